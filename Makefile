@@ -1,0 +1,43 @@
+# Two commands matter: `make demo` and `make test`. Everything else is a step of theirs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heldout
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: demo test install system runtime-image lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+system:
+	HELDOUT_WITH_BROWSER=1 scripts/system_deps.sh
+	scripts/start_docker.sh
+
+runtime-image: install system
+	$(PY) -c "from scoring.images import ensure_runtime_image; print(ensure_runtime_image())"
+
+demo: install system runtime-image
+	DJANGO_DEBUG=1 $(PY) -m heldout.demo
+
+test: install system runtime-image
+	scripts/start_services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+bench: install system runtime-image
+	$(PY) bench/bench_metrics.py
+	$(PY) bench/bench_bootstrap.py
+	DJANGO_DEBUG=1 $(PY) bench/bench_scoring.py
+	DJANGO_DEBUG=1 $(PY) bench/bench_upload_memory.py
+
+clean:
+	rm -rf var test-artifacts

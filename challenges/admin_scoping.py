@@ -1,0 +1,60 @@
+"""Admin scoping: an organiser (staff, listed on a challenge) sees and edits only rows of
+the challenges they organise; superusers see everything. Organisers need no Django model
+permissions: being listed as organiser is the permission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from challenges.models import Challenge
+
+
+def organised(request: HttpRequest) -> QuerySet[Challenge]:
+    return Challenge.objects.filter(organisers=request.user)
+
+
+class OrganiserScopedAdmin(admin.ModelAdmin):
+    challenge_path = "challenge"  # lookup from this model to its Challenge
+
+    def _is_organiser(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff and organised(request).exists())
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        if self.challenge_path == "":
+            return queryset.filter(pk__in=organised(request))
+        return queryset.filter(**{f"{self.challenge_path}__in": organised(request)}).distinct()
+
+    def _owns(self, request: HttpRequest, obj: Model | None) -> bool:
+        if request.user.is_superuser:
+            return True
+        if not self._is_organiser(request):
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or self._is_organiser(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._owns(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._owns(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_superuser
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if not request.user.is_superuser and db_field.related_model is Challenge:
+            kwargs["queryset"] = organised(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

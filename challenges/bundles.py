@@ -1,0 +1,518 @@
+"""Challenge-as-code: read, validate, import and export challenge bundles.
+
+A bundle is a folder with `challenge.yaml` and the files it names (format in the README).
+Import validates everything first and collects every problem, so a bad bundle is reported
+in one go and nothing is written. Writes happen in one transaction; hidden files are copied
+into content-addressed folders under the private root, which makes re-imports idempotent.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from challenges.exceptions import BundleError
+from challenges.models import Challenge, EvaluationSet, Phase, PublicFile
+from challenges.storage import checksum_tree, private_root, sha256_file
+
+CHALLENGE_KEYS = {
+    "slug", "title", "summary", "task", "description", "terms", "max_team_size",
+    "visibility", "public_files", "phases",
+}
+PHASE_KEYS = {
+    "slug", "title", "opens", "closes", "submission_kinds", "quota", "metrics",
+    "evaluation", "sanity", "limits", "scores", "show_logs", "selection_limit",
+    "bootstrap_resamples",
+}
+QUOTA_KEYS = {"per_day", "total", "concurrent", "count_failed"}
+LIMIT_KEYS = {"cpus", "memory_mb", "seconds"}
+SLUG = re.compile(r"^[-a-z0-9_]+$")
+
+
+def known_metrics() -> set[str]:
+    from scoring.metrics import METRICS
+
+    return set(METRICS)
+
+
+@dataclass
+class DataSpec:
+    name: str
+    inputs: Path
+    labels: Path
+    ids: list[str] = field(default_factory=list)
+    has_split: bool = False
+    subgroups: list[str] = field(default_factory=list)
+    n_positive: int = 0
+
+
+@dataclass
+class PhaseSpec:
+    raw: dict[str, Any]
+    opens: datetime
+    closes: datetime
+    evaluation: DataSpec
+    sanity: DataSpec | None
+
+
+@dataclass
+class BundleSpec:
+    root: Path
+    raw: dict[str, Any]
+    phases: list[PhaseSpec]
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.items.append(message)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise BundleError(self.items)
+
+
+# --- reading and validation -----------------------------------------------------------
+
+
+def load_bundle(root: Path) -> BundleSpec:
+    """Parse and validate a bundle folder; raise BundleError listing every problem."""
+    problems = _Problems()
+    raw = _read_yaml(root, problems)
+    problems.raise_if_any()
+    _check_challenge_fields(root, raw, problems)
+    phases = [
+        spec for index, phase in enumerate(raw.get("phases") or [])
+        if (spec := _check_phase(root, phase, index, problems)) is not None
+    ]
+    _check_windows(phases, problems)
+    problems.raise_if_any()
+    return BundleSpec(root=root, raw=raw, phases=phases)
+
+
+def _read_yaml(root: Path, problems: _Problems) -> dict[str, Any]:
+    path = root / "challenge.yaml"
+    if not path.is_file():
+        problems.add(f"{path}: not found (a bundle needs challenge.yaml at its root).")
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        problems.add(f"challenge.yaml is not valid YAML: {error}")
+        return {}
+    if not isinstance(raw, dict):
+        problems.add("challenge.yaml must be a mapping of keys to values.")
+        return {}
+    return raw
+
+
+def _bundle_file(root: Path, relative: Any, what: str, problems: _Problems) -> Path | None:
+    if not isinstance(relative, str) or not relative:
+        problems.add(f"{what}: expected a relative file path.")
+        return None
+    path = (root / relative).resolve()
+    if root.resolve() not in path.parents:
+        problems.add(f"{what}: {relative!r} points outside the bundle.")
+        return None
+    if not path.exists():
+        problems.add(f"{what}: {relative} is missing.")
+        return None
+    return path
+
+
+def _check_challenge_fields(root: Path, raw: dict[str, Any], problems: _Problems) -> None:
+    for key in sorted(set(raw) - CHALLENGE_KEYS):
+        problems.add(f"Unknown key {key!r} in challenge.yaml.")
+    for key in ("slug", "title", "task", "phases"):
+        if key not in raw:
+            problems.add(f"challenge.yaml needs {key!r}.")
+    if "slug" in raw and not SLUG.match(str(raw["slug"])):
+        problems.add(f"slug {raw['slug']!r} may use only lower-case letters, digits, - and _.")
+    if "task" in raw and raw["task"] not in Challenge.Task.values:
+        problems.add(f"task {raw['task']!r} is unknown; use one of {Challenge.Task.values}.")
+    if raw.get("visibility", "public") not in Challenge.Visibility.values:
+        problems.add(f"visibility must be one of {Challenge.Visibility.values}.")
+    size = raw.get("max_team_size", 5)
+    if not isinstance(size, int) or size < 1:
+        problems.add("max_team_size must be a whole number of at least 1.")
+    for key in ("description", "terms"):
+        if key in raw:
+            _bundle_file(root, raw[key], key, problems)
+    for relative in raw.get("public_files") or []:
+        _bundle_file(root, relative, "public_files", problems)
+    if "phases" in raw and (not isinstance(raw["phases"], list) or not raw["phases"]):
+        problems.add("phases must be a non-empty list.")
+
+
+def _parse_time(value: Any, what: str, problems: _Problems) -> datetime | None:
+    if isinstance(value, datetime):
+        parsed: datetime | None = value
+    else:
+        parsed = parse_datetime(str(value)) if value is not None else None
+    if parsed is None or parsed.tzinfo is None:
+        problems.add(f"{what}: {value!r} is not an ISO date-time with a time zone.")
+        return None
+    return parsed
+
+
+def _check_phase(
+    root: Path, phase: Any, index: int, problems: _Problems
+) -> PhaseSpec | None:
+    if not isinstance(phase, dict):
+        problems.add(f"phases[{index}] must be a mapping.")
+        return None
+    label = f"phase {phase.get('slug', index)!r}"
+    for key in sorted(set(phase) - PHASE_KEYS):
+        problems.add(f"{label}: unknown key {key!r}.")
+    if not SLUG.match(str(phase.get("slug", ""))):
+        problems.add(f"{label}: needs a slug of lower-case letters, digits, - and _.")
+    _check_phase_options(phase, label, problems)
+    opens = _parse_time(phase.get("opens"), f"{label} opens", problems)
+    closes = _parse_time(phase.get("closes"), f"{label} closes", problems)
+    if opens and closes and closes <= opens:
+        problems.add(f"{label}: closes must be after opens.")
+    evaluation = _check_data(root, phase.get("evaluation"), f"{label} evaluation", problems)
+    sanity = None
+    if phase.get("sanity") is not None:
+        sanity = _check_data(root, phase["sanity"], f"{label} sanity", problems)
+    if opens is None or closes is None or evaluation is None:
+        return None
+    return PhaseSpec(raw=phase, opens=opens, closes=closes, evaluation=evaluation, sanity=sanity)
+
+
+def _check_phase_options(phase: dict[str, Any], label: str, problems: _Problems) -> None:
+    kinds = phase.get("submission_kinds") or []
+    if not kinds or not set(kinds) <= set(Phase.Kind.values):
+        problems.add(f"{label}: submission_kinds must be a list from {Phase.Kind.values}.")
+    _check_numbers(phase.get("quota") or {}, QUOTA_KEYS, f"{label} quota", problems)
+    _check_numbers(phase.get("limits") or {}, LIMIT_KEYS, f"{label} limits", problems)
+    metrics = phase.get("metrics") or {}
+    names = [metrics.get("primary")] + list(metrics.get("secondary") or [])
+    for name in names:
+        if name not in known_metrics():
+            problems.add(
+                f"{label}: unknown metric {name!r}; known: {', '.join(sorted(known_metrics()))}."
+            )
+    if phase.get("scores", "live") not in Phase.ScoreVisibility.values:
+        problems.add(f"{label}: scores must be one of {Phase.ScoreVisibility.values}.")
+
+
+def _check_numbers(
+    values: Any, allowed: set[str], label: str, problems: _Problems
+) -> None:
+    if not isinstance(values, dict):
+        problems.add(f"{label} must be a mapping.")
+        return
+    for key, value in values.items():
+        if key not in allowed:
+            problems.add(f"{label}: unknown key {key!r}.")
+        elif key == "count_failed":
+            if not isinstance(value, bool):
+                problems.add(f"{label}: count_failed must be true or false.")
+        elif not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            problems.add(f"{label}: {key} must be a non-negative number.")
+
+
+def _check_data(root: Path, raw: Any, label: str, problems: _Problems) -> DataSpec | None:
+    if not isinstance(raw, dict) or "inputs" not in raw or "labels" not in raw:
+        problems.add(f"{label}: needs inputs (a folder) and labels (a CSV file).")
+        return None
+    inputs = _bundle_file(root, raw["inputs"], f"{label} inputs", problems)
+    labels = _bundle_file(root, raw["labels"], f"{label} labels", problems)
+    if inputs is None or labels is None:
+        return None
+    spec = DataSpec(name=str(raw["inputs"]).strip("/"), inputs=inputs, labels=labels)
+    before = len(problems.items)
+    _check_labels(spec, label, problems)
+    if len(problems.items) == before:
+        _check_input_ids(spec, label, problems)
+    return spec
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        yield from csv.DictReader(handle)
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _check_labels(spec: DataSpec, label: str, problems: _Problems) -> None:
+    header = _header(spec.labels)
+    if "id" not in header or "label" not in header:
+        problems.add(f"{label}: labels file needs an `id` and a `label` column (has {header}).")
+        return
+    seen: set[str] = set()
+    for line, row in enumerate(_rows(spec.labels), start=2):
+        if row["id"] in seen:
+            problems.add(f"{label}: duplicate id {row['id']!r} in labels (line {line}).")
+            return
+        if row["label"] not in ("0", "1"):
+            problems.add(f"{label}: label {row['label']!r} on line {line} is not 0 or 1.")
+            return
+        if "split" in row and row["split"] not in ("public", "private"):
+            problems.add(f"{label}: split {row['split']!r} on line {line} is not public/private.")
+            return
+        seen.add(row["id"])
+        spec.n_positive += row["label"] == "1"
+    if not seen:
+        problems.add(f"{label}: labels file has no rows.")
+    spec.ids = list(seen)
+    spec.has_split = "split" in header
+    spec.subgroups = [c for c in header if c not in ("id", "label", "split")]
+
+
+def _check_input_ids(spec: DataSpec, label: str, problems: _Problems) -> None:
+    index = next(
+        (spec.inputs / name for name in ("features.csv", "manifest.csv")
+         if (spec.inputs / name).is_file()),
+        None,
+    )
+    if index is None:
+        problems.add(f"{label}: inputs need features.csv or manifest.csv with an `id` column.")
+        return
+    if "id" not in _header(index):
+        problems.add(f"{label}: {index.name} has no `id` column.")
+        return
+    if "label" in _header(index):
+        problems.add(f"{label}: {index.name} contains a `label` column; labels must not be inputs.")
+    input_ids = [row["id"] for row in _rows(index)]
+    missing = set(spec.ids) - set(input_ids)
+    extra = set(input_ids) - set(spec.ids)
+    if len(input_ids) != len(set(input_ids)):
+        problems.add(f"{label}: {index.name} lists some ids more than once.")
+    if missing or extra:
+        problems.add(
+            f"{label}: input ids and label ids differ ({len(missing)} labelled ids have no input,"
+            f" {len(extra)} inputs have no label)."
+        )
+
+
+def _check_windows(phases: list[PhaseSpec], problems: _Problems) -> None:
+    ordered = sorted(phases, key=lambda p: p.opens)
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        if after.opens < before.closes:
+            problems.add(
+                f"phase windows overlap: {before.raw['slug']!r} and {after.raw['slug']!r}."
+            )
+    slugs = [p.raw.get("slug") for p in phases]
+    for slug in {s for s in slugs if slugs.count(s) > 1}:
+        problems.add(f"phase slug {slug!r} is used more than once.")
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def import_challenge(root: Path) -> tuple[Challenge, bool]:
+    """Create or update the challenge a bundle describes. Returns (challenge, changed)."""
+    spec = load_bundle(root)
+    with transaction.atomic():
+        tracker = _ChangeTracker()
+        challenge = _save_challenge(spec, tracker)
+        _save_public_files(spec, challenge, tracker)
+        sets: dict[str, EvaluationSet] = {}
+        for order, phase in enumerate(spec.phases):
+            evaluation = _save_data(challenge, phase.evaluation, False, sets, tracker)
+            sanity = (
+                _save_data(challenge, phase.sanity, True, sets, tracker) if phase.sanity else None
+            )
+            _save_phase(challenge, phase, order, evaluation, sanity, tracker)
+    return challenge, tracker.changed
+
+
+class _ChangeTracker:
+    def __init__(self) -> None:
+        self.changed = False
+
+    def sync(self, obj: Any, values: dict[str, Any]) -> None:
+        """Set fields and save only what differs, so a repeated import writes nothing."""
+        dirty = [name for name, value in values.items() if getattr(obj, name) != value]
+        for name in dirty:
+            setattr(obj, name, values[name])
+        if obj.pk is None:
+            obj.save()
+            self.changed = True
+        elif dirty:
+            obj.save(update_fields=dirty)
+            self.changed = True
+
+
+def _text(root: Path, relative: str | None) -> str:
+    return (root / relative).read_text(encoding="utf-8") if relative else ""
+
+
+def _save_challenge(spec: BundleSpec, tracker: _ChangeTracker) -> Challenge:
+    raw = spec.raw
+    challenge = Challenge.objects.filter(slug=raw["slug"]).first() or Challenge(slug=raw["slug"])
+    terms = _text(spec.root, raw.get("terms"))
+    version = challenge.terms_version
+    if challenge.pk and terms != challenge.terms:
+        version += 1  # changed terms must be accepted again
+    tracker.sync(challenge, {
+        "title": raw["title"], "summary": raw.get("summary", ""), "task": raw["task"],
+        "description": _text(spec.root, raw.get("description")), "terms": terms,
+        "terms_version": version, "visibility": raw.get("visibility", "public"),
+        "max_team_size": raw.get("max_team_size", 5),
+    })
+    return challenge
+
+
+def _store(source: Path, destination: Path) -> None:
+    """Copy a file or folder into place atomically (content-addressed: skip if present)."""
+    if destination.exists():
+        return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=".import-"))
+    target = staging / "item"
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy2(source, target)
+    target.rename(destination)
+    staging.rmdir()
+
+
+def _save_public_files(spec: BundleSpec, challenge: Challenge, tracker: _ChangeTracker) -> None:
+    names = []
+    for relative in spec.raw.get("public_files") or []:
+        source = spec.root / relative
+        digest = sha256_file(source)
+        stored = f"public/{challenge.slug}/{digest[:16]}/{source.name}"
+        _store(source, private_root() / stored)
+        name = relative.removeprefix("public/")
+        names.append(name)
+        item = PublicFile.objects.filter(challenge=challenge, name=name).first()
+        tracker.sync(item or PublicFile(challenge=challenge, name=name),
+                     {"path": stored, "sha256": digest, "size": source.stat().st_size})
+    stale = challenge.public_files.exclude(name__in=names)
+    if stale.exists():
+        stale.delete()
+        tracker.changed = True
+
+
+def _save_data(
+    challenge: Challenge, data: DataSpec, is_public: bool,
+    cache: dict[str, EvaluationSet], tracker: _ChangeTracker,
+) -> EvaluationSet:
+    if data.name in cache:
+        return cache[data.name]
+    checksums = {f"inputs/{k}": v for k, v in checksum_tree(data.inputs).items()}
+    checksums["labels.csv"] = sha256_file(data.labels)
+    content = sha256_text(repr(sorted(checksums.items())))[:16]
+    folder = f"evaluation/{challenge.slug}/{content}"
+    _store(data.inputs, private_root() / folder / "inputs")
+    _store(data.labels, private_root() / folder / "labels.csv")
+    item = EvaluationSet.objects.filter(challenge=challenge, name=data.name).first()
+    item = item or EvaluationSet(challenge=challenge, name=data.name)
+    tracker.sync(item, {
+        "is_public": is_public, "inputs_dir": f"{folder}/inputs",
+        "labels_file": f"{folder}/labels.csv", "checksums": checksums,
+        "n_cases": len(data.ids), "n_positive": data.n_positive,
+        "has_split": data.has_split, "subgroup_columns": data.subgroups,
+    })
+    cache[data.name] = item
+    return item
+
+
+def sha256_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _save_phase(
+    challenge: Challenge, spec: PhaseSpec, order: int, evaluation: EvaluationSet,
+    sanity: EvaluationSet | None, tracker: _ChangeTracker,
+) -> None:
+    raw = spec.raw
+    quota, limits, metrics = raw.get("quota") or {}, raw.get("limits") or {}, raw["metrics"]
+    phase = Phase.objects.filter(challenge=challenge, slug=raw["slug"]).first()
+    tracker.sync(phase or Phase(challenge=challenge, slug=raw["slug"]), {
+        "title": raw.get("title", raw["slug"]), "order": order,
+        "opens_at": spec.opens, "closes_at": spec.closes,
+        "submission_kinds": list(raw["submission_kinds"]),
+        "quota_per_day": quota.get("per_day", 5), "quota_total": quota.get("total", 100),
+        "quota_concurrent": quota.get("concurrent", 2),
+        "count_failed": quota.get("count_failed", False),
+        "primary_metric": metrics["primary"],
+        "secondary_metrics": list(metrics.get("secondary") or []),
+        "evaluation_set": evaluation, "sanity_set": sanity,
+        "limit_cpus": float(limits.get("cpus", 1)),
+        "limit_memory_mb": int(limits.get("memory_mb", 2048)),
+        "limit_seconds": int(limits.get("seconds", 600)),
+        "score_visibility": raw.get("scores", "live"), "show_logs": bool(raw.get("show_logs")),
+        "selection_limit": int(raw.get("selection_limit", 0)),
+        "bootstrap_resamples": int(raw.get("bootstrap_resamples", 1000)),
+    })
+
+
+# --- export ----------------------------------------------------------------------------
+
+
+def export_challenge(challenge: Challenge, destination: Path) -> Path:
+    """Write a challenge back as a bundle that import_challenge accepts unchanged."""
+    destination.mkdir(parents=True, exist_ok=True)
+    (destination / "README.md").write_text(challenge.description, encoding="utf-8")
+    (destination / "TERMS.md").write_text(challenge.terms, encoding="utf-8")
+    public = []
+    for item in challenge.public_files.all():
+        target = destination / "public" / item.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(private_root() / item.path, target)
+        public.append(f"public/{item.name}")
+    phases = [_export_phase(phase, destination) for phase in challenge.phases.order_by("order")]
+    document = {
+        "slug": challenge.slug, "title": challenge.title, "summary": challenge.summary,
+        "task": challenge.task, "description": "README.md", "terms": "TERMS.md",
+        "max_team_size": challenge.max_team_size, "visibility": challenge.visibility,
+        "public_files": public, "phases": phases,
+    }
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    (destination / "challenge.yaml").write_text(text, encoding="utf-8")
+    return destination
+
+
+def _export_data(evaluation: EvaluationSet, destination: Path) -> dict[str, str]:
+    inputs = destination / evaluation.name
+    labels = destination / f"{evaluation.name}.labels.csv"
+    if not inputs.exists():
+        shutil.copytree(private_root() / evaluation.inputs_dir, inputs)
+        shutil.copy2(private_root() / evaluation.labels_file, labels)
+    return {"inputs": evaluation.name, "labels": labels.relative_to(destination).as_posix()}
+
+
+def _export_phase(phase: Phase, destination: Path) -> dict[str, Any]:
+    assert phase.evaluation_set is not None
+    data: dict[str, Any] = {
+        "slug": phase.slug, "title": phase.title,
+        "opens": phase.opens_at.isoformat().replace("+00:00", "Z"),
+        "closes": phase.closes_at.isoformat().replace("+00:00", "Z"),
+        "submission_kinds": phase.submission_kinds,
+        "quota": {"per_day": phase.quota_per_day, "total": phase.quota_total,
+                  "concurrent": phase.quota_concurrent, "count_failed": phase.count_failed},
+        "metrics": {"primary": phase.primary_metric, "secondary": phase.secondary_metrics},
+        "evaluation": _export_data(phase.evaluation_set, destination),
+        "limits": {"cpus": phase.limit_cpus, "memory_mb": phase.limit_memory_mb,
+                   "seconds": phase.limit_seconds},
+        "scores": phase.score_visibility, "show_logs": phase.show_logs,
+        "selection_limit": phase.selection_limit,
+        "bootstrap_resamples": phase.bootstrap_resamples,
+    }
+    if phase.sanity_set is not None:
+        data["sanity"] = _export_data(phase.sanity_set, destination)
+    return data

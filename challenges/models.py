@@ -1,0 +1,300 @@
+"""Challenges, phases, hidden evaluation sets, teams and the rules that bind them.
+
+Invariants that races could break live in database constraints: one team per user per
+challenge, unique team names per challenge, unique phase slugs, phase windows that close
+after they open. Services (challenges.services) do the writes.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Challenge(models.Model):
+    class Task(models.TextChoices):
+        BINARY = "binary", "Binary classification"
+        DETECTION = "detection", "Lesion detection"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        INVITE_ONLY = "invite-only", "Invite only"
+
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True, help_text="Markdown; rendered safely.")
+    task = models.CharField(max_length=20, choices=Task.choices, default=Task.BINARY)
+    terms = models.TextField(blank=True, help_text="Data-use terms (Markdown).")
+    terms_version = models.PositiveIntegerField(default=1)
+    visibility = models.CharField(
+        max_length=20, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    max_team_size = models.PositiveIntegerField(default=5)
+    organisers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="organised_challenges"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_team_size__gte=1), name="challenge_team_size_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("challenges:detail", kwargs={"slug": self.slug})
+
+
+class EvaluationSet(models.Model):
+    """Hidden data: inputs mounted into containers, labels read only by the scorer.
+
+    Paths are relative to settings.PRIVATE_ROOT, which no URL serves.
+    """
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="evaluation_sets")
+    name = models.CharField(max_length=100)
+    is_public = models.BooleanField(
+        default=False, help_text="Sanity sets are public slices; their run logs are shown."
+    )
+    inputs_dir = models.CharField(max_length=500)
+    labels_file = models.CharField(max_length=500)
+    checksums = models.JSONField(default=dict, help_text="relative path -> sha256")
+    n_cases = models.PositiveIntegerField(default=0)
+    n_positive = models.PositiveIntegerField(default=0)
+    has_split = models.BooleanField(default=False)
+    subgroup_columns = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "name"], name="evaluation_set_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug}/{self.name}"
+
+
+class Phase(models.Model):
+    class Kind(models.TextChoices):
+        PREDICTIONS = "predictions", "Predictions CSV"
+        BUNDLE = "bundle", "Code bundle (zip)"
+        IMAGE = "image", "Docker image archive"
+
+    class ScoreVisibility(models.TextChoices):
+        LIVE = "live", "Live"
+        AFTER_CLOSE = "after-close", "After the phase closes"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
+    slug = models.SlugField()
+    title = models.CharField(max_length=200)
+    order = models.PositiveIntegerField(default=0)
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    submission_kinds = models.JSONField(default=list)
+    quota_per_day = models.PositiveIntegerField(default=5)
+    quota_total = models.PositiveIntegerField(default=100)
+    quota_concurrent = models.PositiveIntegerField(default=2)
+    count_failed = models.BooleanField(
+        default=False, help_text="Whether failed runs count against the quotas."
+    )
+    primary_metric = models.CharField(max_length=40, default="auroc")
+    secondary_metrics = models.JSONField(default=list, blank=True)
+    evaluation_set = models.ForeignKey(
+        EvaluationSet, on_delete=models.PROTECT, related_name="phases", null=True, blank=True
+    )
+    sanity_set = models.ForeignKey(
+        EvaluationSet, on_delete=models.PROTECT, related_name="sanity_phases", null=True, blank=True
+    )
+    limit_cpus = models.FloatField(default=1.0)
+    limit_memory_mb = models.PositiveIntegerField(default=2048)
+    limit_seconds = models.PositiveIntegerField(default=600)
+    score_visibility = models.CharField(
+        max_length=20, choices=ScoreVisibility.choices, default=ScoreVisibility.LIVE
+    )
+    show_logs = models.BooleanField(
+        default=False, help_text="Show participants the logs of runs on hidden data."
+    )
+    private_published = models.BooleanField(
+        default=False, help_text="Publish the private leaderboard before the phase closes."
+    )
+    selection_limit = models.PositiveIntegerField(
+        default=0, help_text="0: rank each team's best entry; N: rank up to N selected entries."
+    )
+    bootstrap_resamples = models.PositiveIntegerField(default=1000)
+
+    class Meta:
+        ordering = ["challenge", "order", "opens_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "slug"], name="phase_slug_unique"),
+            models.CheckConstraint(
+                condition=models.Q(closes_at__gt=models.F("opens_at")), name="phase_window_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(limit_cpus__gt=0), name="phase_cpus_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug}/{self.slug}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "submissions:phase", kwargs={"slug": self.challenge.slug, "phase": self.slug}
+        )
+
+    def is_open(self, at: timezone.datetime | None = None) -> bool:
+        at = at or timezone.now()
+        return self.opens_at <= at < self.closes_at
+
+    def has_closed(self, at: timezone.datetime | None = None) -> bool:
+        return (at or timezone.now()) >= self.closes_at
+
+
+class PublicFile(models.Model):
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="public_files")
+    name = models.CharField(max_length=300, help_text="Name shown and used for download.")
+    path = models.CharField(max_length=500, help_text="Relative to the private root.")
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "name"], name="public_file_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TermsAcceptance(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="acceptances")
+    version = models.PositiveIntegerField()
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "challenge", "version"], name="terms_acceptance_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} accepted {self.challenge.slug} v{self.version}"
+
+
+class Team(models.Model):
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=80)
+    captain = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="captained_teams"
+    )
+    is_organiser_team = models.BooleanField(
+        default=False, help_text="Organisers' team: submits baselines, takes no rank."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"), "challenge", name="team_name_unique_per_challenge"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("challenges:team", kwargs={"slug": self.challenge.slug, "pk": self.pk})
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    # Denormalised from team so the database itself can forbid a second team per challenge.
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="+")
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "challenge"], name="one_team_per_challenge")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class Invitation(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True, help_text="Blank for a shareable link.")
+    token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.team} ({self.email or 'link'})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("challenges:invitation", kwargs={"token": self.token})
+
+
+class JoinRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="join_requests")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "user"],
+                condition=models.Q(status="pending"),
+                name="one_pending_request_per_team",
+            )
+        ]
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what (uploads, runs, re-scores, team changes)."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    challenge = models.ForeignKey(
+        Challenge, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    verb = models.CharField(max_length=60, db_index=True)
+    target = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.verb} {self.target}"

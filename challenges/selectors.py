@@ -1,0 +1,56 @@
+"""Reads for challenges, scoped to what a user may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from challenges.models import Challenge, Membership, Phase, Team, TermsAcceptance
+
+
+def is_organiser(*, challenge: Challenge, user: Any) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser:
+        return True
+    return challenge.organisers.filter(pk=user.pk).exists()
+
+
+def visible_challenges(*, user: Any) -> QuerySet[Challenge]:
+    challenges = Challenge.objects.all()
+    if getattr(user, "is_superuser", False):
+        return challenges
+    if getattr(user, "is_authenticated", False):
+        return challenges.filter(
+            visibility=Challenge.Visibility.PUBLIC
+        ) | challenges.filter(organisers=user) | challenges.filter(teams__memberships__user=user)
+    return challenges.filter(visibility=Challenge.Visibility.PUBLIC)
+
+
+def challenge_list(*, user: Any) -> QuerySet[Challenge]:
+    return (
+        visible_challenges(user=user).distinct()
+        .prefetch_related(Prefetch("phases", queryset=Phase.objects.order_by("order", "opens_at")))
+    )
+
+
+def has_accepted_terms(*, challenge: Challenge, user: Any) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return TermsAcceptance.objects.filter(
+        user=user, challenge=challenge, version=challenge.terms_version
+    ).exists()
+
+
+def team_for_user(*, challenge: Challenge, user: Any) -> Team | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    membership = (
+        Membership.objects.select_related("team").filter(challenge=challenge, user=user).first()
+    )
+    return membership.team if membership else None
+
+
+def team_members(*, team: Team) -> list[Membership]:
+    return list(team.memberships.select_related("user").order_by("joined_at"))

@@ -1,0 +1,210 @@
+"""Writes for challenges: terms, teams, invitations, join requests, audit events.
+
+Team rules that races could break are enforced under a row lock on the team (size limit)
+and by database constraints (one team per user per challenge, unique names), so two users
+racing for the last seat get one success and one clear error.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from challenges import selectors
+from challenges.exceptions import (
+    AlreadyInTeam,
+    InvitationInvalid,
+    NotCaptain,
+    TeamError,
+    TeamFull,
+    TermsNotAccepted,
+)
+from challenges.models import (
+    AuditEvent,
+    Challenge,
+    Invitation,
+    JoinRequest,
+    Membership,
+    Team,
+    TermsAcceptance,
+)
+
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+def audit_record(
+    *, verb: str, actor: Any = None, challenge: Challenge | None = None, target: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        verb=verb, actor=actor if getattr(actor, "pk", None) else None,
+        challenge=challenge, target=target, data=data or {},
+    )
+
+
+def terms_accept(*, challenge: Challenge, user: AbstractBaseUser) -> TermsAcceptance:
+    acceptance, created = TermsAcceptance.objects.get_or_create(
+        user=user, challenge=challenge, version=challenge.terms_version
+    )
+    if created:
+        audit_record(verb="terms.accepted", actor=user, challenge=challenge,
+                     data={"version": challenge.terms_version})
+    return acceptance
+
+
+def _require_terms(challenge: Challenge, user: AbstractBaseUser) -> None:
+    if not selectors.has_accepted_terms(challenge=challenge, user=user):
+        raise TermsNotAccepted(
+            f"Accept the data-use terms of “{challenge.title}” before joining a team."
+        )
+
+
+def _add_member(team: Team, user: AbstractBaseUser) -> Membership:
+    """Add `user` to `team`; the caller holds the team's row lock."""
+    if team.memberships.count() >= team.challenge.max_team_size:
+        raise TeamFull(f"Team “{team.name}” is full ({team.challenge.max_team_size} members).")
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(team=team, user=user, challenge=team.challenge)
+    except IntegrityError:
+        raise AlreadyInTeam("You are already in a team for this challenge.") from None
+
+
+@transaction.atomic
+def team_create(*, challenge: Challenge, user: AbstractBaseUser, name: str) -> Team:
+    _require_terms(challenge, user)
+    name = name.strip()
+    if not name:
+        raise TeamError("Give your team a name.")
+    if selectors.team_for_user(challenge=challenge, user=user) is not None:
+        raise AlreadyInTeam("You are already in a team for this challenge.")
+    try:
+        with transaction.atomic():
+            team = Team.objects.create(challenge=challenge, name=name, captain=user)
+    except IntegrityError:
+        raise TeamError(f"A team called “{name}” already exists in this challenge.") from None
+    _add_member(team, user)
+    audit_record(verb="team.created", actor=user, challenge=challenge, target=f"team:{team.pk}")
+    return team
+
+
+def _locked_team(team_pk: int) -> Team:
+    return Team.objects.select_for_update().select_related("challenge").get(pk=team_pk)
+
+
+def _require_captain(team: Team, user: AbstractBaseUser) -> None:
+    if team.captain_id != user.pk:
+        raise NotCaptain("Only the team captain can do that.")
+
+
+@transaction.atomic
+def invitation_create(*, team: Team, user: AbstractBaseUser, email: str = "") -> Invitation:
+    _require_captain(team, user)
+    invitation = Invitation.objects.create(
+        team=team, email=email.strip().lower(), token=secrets.token_urlsafe(32),
+        created_by=user, expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    audit_record(verb="invitation.created", actor=user, challenge=team.challenge,
+                 target=f"team:{team.pk}", data={"email": invitation.email})
+    return invitation
+
+
+def _check_invitation(invitation: Invitation, user: AbstractBaseUser) -> None:
+    if invitation.used_at is not None:
+        raise InvitationInvalid("This invitation has already been used.")
+    if invitation.expires_at <= timezone.now():
+        raise InvitationInvalid("This invitation has expired; ask the captain for a new one.")
+    email = (getattr(user, "email", "") or "").lower()
+    if invitation.email and invitation.email != email:
+        raise InvitationInvalid("This invitation was sent to a different e-mail address.")
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
+    invitation = (
+        Invitation.objects.select_for_update().select_related("team__challenge")
+        .filter(token=token).first()
+    )
+    if invitation is None:
+        raise InvitationInvalid("This invitation link is not valid.")
+    _check_invitation(invitation, user)
+    team = _locked_team(invitation.team_id)
+    _require_terms(team.challenge, user)
+    membership = _add_member(team, user)
+    invitation.used_at = timezone.now()
+    invitation.used_by = user
+    invitation.save(update_fields=["used_at", "used_by"])
+    audit_record(verb="team.joined", actor=user, challenge=team.challenge,
+                 target=f"team:{team.pk}", data={"via": "invitation"})
+    return membership
+
+
+@transaction.atomic
+def join_request_create(*, team: Team, user: AbstractBaseUser) -> JoinRequest:
+    _require_terms(team.challenge, user)
+    if selectors.team_for_user(challenge=team.challenge, user=user) is not None:
+        raise AlreadyInTeam("You are already in a team for this challenge.")
+    try:
+        with transaction.atomic():
+            return JoinRequest.objects.create(team=team, user=user)
+    except IntegrityError:
+        raise TeamError("You have already asked to join this team.") from None
+
+
+@transaction.atomic
+def join_request_decide(
+    *, request_pk: int, user: AbstractBaseUser, approve: bool
+) -> JoinRequest:
+    join_request = JoinRequest.objects.select_for_update().get(pk=request_pk)
+    team = _locked_team(join_request.team_id)
+    _require_captain(team, user)
+    if join_request.status != JoinRequest.Status.PENDING:
+        raise TeamError("This request has already been decided.")
+    if approve:
+        _add_member(team, join_request.user)
+    join_request.status = (
+        JoinRequest.Status.APPROVED if approve else JoinRequest.Status.REJECTED
+    )
+    join_request.decided_at = timezone.now()
+    join_request.save(update_fields=["status", "decided_at"])
+    audit_record(verb=f"join_request.{join_request.status}", actor=user,
+                 challenge=team.challenge, target=f"team:{team.pk}",
+                 data={"user": join_request.user_id})
+    return join_request
+
+
+@transaction.atomic
+def team_leave(*, team: Team, user: AbstractBaseUser) -> None:
+    team = _locked_team(team.pk)
+    membership = team.memberships.filter(user=user).first()
+    if membership is None:
+        raise TeamError("You are not a member of this team.")
+    others = team.memberships.exclude(user=user).count()
+    if team.captain_id == user.pk and others:
+        raise TeamError("Hand the captaincy to a team-mate before leaving.")
+    if others == 0 and team.submissions.exists():
+        raise TeamError(
+            "You are the last member of a team with submissions; ask the organisers to close it."
+        )
+    membership.delete()
+    if others == 0:
+        team.delete()
+    audit_record(verb="team.left", actor=user, challenge=team.challenge, target=f"team:{team.pk}")
+
+
+@transaction.atomic
+def captain_transfer(*, team: Team, user: AbstractBaseUser, new_captain: AbstractBaseUser) -> Team:
+    team = _locked_team(team.pk)
+    _require_captain(team, user)
+    if not team.memberships.filter(user=new_captain).exists():
+        raise TeamError("The new captain must be a member of the team.")
+    team.captain = new_captain
+    team.save(update_fields=["captain"])
+    audit_record(verb="team.captain_transferred", actor=user, challenge=team.challenge,
+                 target=f"team:{team.pk}", data={"to": new_captain.pk})
+    return team

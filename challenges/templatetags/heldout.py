@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import markdown as md
+import nh3
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text: str) -> SafeString:
+    """Render organiser Markdown; nh3 strips scripts, handlers and unsafe URLs."""
+    html = md.markdown(text or "", extensions=["tables", "fenced_code"])
+    return mark_safe(nh3.clean(html))  # noqa: S308 - sanitised just above
+
+
+@register.filter
+def filesize(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+@register.filter
+def metric(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+@register.filter
+def get(mapping: dict, key: str):  # type: ignore[no-untyped-def,type-arg]
+    return (mapping or {}).get(key)

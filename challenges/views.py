@@ -1,0 +1,209 @@
+"""Pages for challenges, terms, public files and teams. Views call services and selectors."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from challenges import selectors, services
+from challenges.exceptions import ChallengeError
+from challenges.forms import CaptainForm, InvitationForm, TeamCreateForm
+from challenges.models import Challenge, Invitation, JoinRequest, Team
+from challenges.storage import private_path
+
+
+def _challenge(request: HttpRequest, slug: str) -> Challenge:
+    queryset = selectors.visible_challenges(user=request.user).distinct()
+    return get_object_or_404(queryset, slug=slug)
+
+
+def challenge_list(request: HttpRequest) -> HttpResponse:
+    challenges = selectors.challenge_list(user=request.user)
+    return render(request, "challenges/list.html", {"challenges": challenges})
+
+
+def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = _challenge(request, slug)
+    context = {
+        "challenge": challenge,
+        "phases": challenge.phases.select_related("sanity_set").order_by("order"),
+        "accepted": selectors.has_accepted_terms(challenge=challenge, user=request.user),
+        "team": selectors.team_for_user(challenge=challenge, user=request.user),
+        "is_organiser": selectors.is_organiser(challenge=challenge, user=request.user),
+        "public_files": challenge.public_files.all(),
+        "teams": challenge.teams.filter(is_organiser_team=False).order_by("name"),
+        "team_form": TeamCreateForm(),
+    }
+    return render(request, "challenges/detail.html", context)
+
+
+@login_required
+def terms(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = _challenge(request, slug)
+    if request.method == "POST":
+        services.terms_accept(challenge=challenge, user=request.user)
+        messages.success(request, "Thank you: you accepted the data-use terms.")
+        return redirect(request.POST.get("next") or challenge.get_absolute_url())
+    accepted = selectors.has_accepted_terms(challenge=challenge, user=request.user)
+    return render(request, "challenges/terms.html", {"challenge": challenge, "accepted": accepted})
+
+
+@login_required
+def public_file(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    challenge = _challenge(request, slug)
+    if not selectors.has_accepted_terms(challenge=challenge, user=request.user):
+        messages.error(request, "Accept the data-use terms before downloading the data.")
+        return redirect("challenges:terms", slug=slug)
+    item = get_object_or_404(challenge.public_files, name=name)
+    content_type = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
+    return FileResponse(
+        private_path(item.path).open("rb"), as_attachment=True,
+        filename=item.name.rsplit("/", 1)[-1], content_type=content_type,
+    )
+
+
+@login_required
+@require_POST
+def team_create(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = _challenge(request, slug)
+    form = TeamCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give your team a name of at most 80 characters.")
+        return redirect(challenge)
+    try:
+        team = services.team_create(challenge=challenge, user=request.user,
+                                    name=form.cleaned_data["name"])
+    except ChallengeError as error:
+        messages.error(request, error.message)
+        return redirect(challenge)
+    messages.success(request, f"Team “{team.name}” created; you are its captain.")
+    return redirect(team)
+
+
+def _team(request: HttpRequest, slug: str, pk: int) -> Team:
+    challenge = _challenge(request, slug)
+    return get_object_or_404(Team.objects.select_related("challenge", "captain"),
+                             pk=pk, challenge=challenge)
+
+
+def team_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    team = _team(request, slug, pk)
+    members = selectors.team_members(team=team)
+    user = request.user
+    is_member = any(m.user_id == user.pk for m in members)
+    context = {
+        "team": team, "challenge": team.challenge, "members": members,
+        "is_member": is_member, "is_captain": team.captain_id == user.pk,
+        "invitations": team.invitations.filter(used_at__isnull=True).order_by("-created_at")
+        if team.captain_id == user.pk else [],
+        "join_requests": team.join_requests.filter(status=JoinRequest.Status.PENDING)
+        .select_related("user") if team.captain_id == user.pk else [],
+        "invite_form": InvitationForm(),
+        "my_team": selectors.team_for_user(challenge=team.challenge, user=user),
+    }
+    return render(request, "challenges/team.html", context)
+
+
+def _run(request: HttpRequest, action, success: str) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        action()
+    except ChallengeError as error:
+        messages.error(request, error.message)
+        return False
+    messages.success(request, success)
+    return True
+
+
+@login_required
+@require_POST
+def team_invite(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    team = _team(request, slug, pk)
+    form = InvitationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a valid e-mail address, or none for a link.")
+        return redirect(team)
+    email = form.cleaned_data["email"] or ""
+
+    def invite() -> None:
+        invitation = services.invitation_create(team=team, user=request.user, email=email)
+        link = request.build_absolute_uri(invitation.get_absolute_url())
+        if email:
+            from django.core.mail import send_mail
+
+            send_mail(subject=f"[Heldout] Join team {team.name}",
+                      message=f"{request.user} invites you to team {team.name} in "
+                      f"{team.challenge.title}.\n\nAccept within 7 days: {link}",
+                      from_email=None, recipient_list=[email])
+
+    _run(request, invite, f"Invitation created{' and sent to ' + email if email else ''}.")
+    return redirect(team)
+
+
+@login_required
+@require_POST
+def team_leave(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    team = _team(request, slug, pk)
+    challenge = team.challenge
+    if _run(request, lambda: services.team_leave(team=team, user=request.user), "You left the team."):
+        return redirect(challenge)
+    return redirect(team)
+
+
+@login_required
+@require_POST
+def team_transfer(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    team = _team(request, slug, pk)
+    form = CaptainForm(request.POST)
+    new = get_user_model().objects.filter(pk=form.data.get("user_id")).first()
+    if new is None:
+        raise Http404
+    _run(request, lambda: services.captain_transfer(team=team, user=request.user, new_captain=new),
+         f"{new} is now the captain.")
+    return redirect(team)
+
+
+@login_required
+@require_POST
+def team_request_join(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    team = _team(request, slug, pk)
+    _run(request, lambda: services.join_request_create(team=team, user=request.user),
+         "Request sent; the captain will decide.")
+    return redirect(team)
+
+
+@login_required
+@require_POST
+def join_request_decide(request: HttpRequest, slug: str, pk: int, request_pk: int) -> HttpResponse:
+    team = _team(request, slug, pk)
+    approve = request.POST.get("decision") == "approve"
+    _run(request, lambda: services.join_request_decide(
+        request_pk=request_pk, user=request.user, approve=approve),
+        "Request approved." if approve else "Request declined.")
+    return redirect(team)
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    item = Invitation.objects.select_related("team__challenge").filter(token=token).first()
+    if item is None:
+        raise Http404("This invitation link is not valid.")
+    if request.method == "POST" and request.user.is_authenticated:
+        accepted = _run(request, lambda: services.invitation_accept(token=token, user=request.user),
+                        f"Welcome to team {item.team.name}!")
+        if accepted:
+            return redirect(item.team)
+    accepted_terms = selectors.has_accepted_terms(challenge=item.team.challenge, user=request.user)
+    return render(request, "challenges/invitation.html",
+                  {"invitation": item, "team": item.team, "challenge": item.team.challenge,
+                   "accepted_terms": accepted_terms})
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    memberships = request.user.memberships.select_related("team__challenge")
+    return render(request, "account/profile.html", {"memberships": memberships})

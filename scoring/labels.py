@@ -1,0 +1,58 @@
+"""Reading an evaluation set's hidden labels (trusted scorer code only)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from challenges.models import EvaluationSet
+from challenges.storage import checksum_tree, private_path, sha256_file
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    ids: tuple[str, ...]            # sorted, so arrays of every submission align
+    y: np.ndarray                   # int8 0/1
+    split: np.ndarray | None        # "public"/"private" per case, when the set has a split
+    subgroups: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class ChecksumMismatch(Exception):
+    """Hidden data changed on disk since import; scoring stops (internal error)."""
+
+
+def read_labels(path: Path) -> LabelTable:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: row["id"])
+    columns = list(rows[0].keys()) if rows else []
+    extra = [c for c in columns if c not in ("id", "label", "split")]
+    return LabelTable(
+        ids=tuple(row["id"] for row in rows),
+        y=np.array([int(row["label"]) for row in rows], dtype=np.int8),
+        split=np.array([row["split"] for row in rows]) if "split" in columns else None,
+        subgroups={c: np.array([row[c] for row in rows]) for c in extra},
+    )
+
+
+def load_labels(evaluation_set: EvaluationSet) -> LabelTable:
+    return read_labels(private_path(evaluation_set.labels_file))
+
+
+def verify_checksums(evaluation_set: EvaluationSet) -> None:
+    """Compare every hidden file with the sha256 recorded at import."""
+    actual = {
+        f"inputs/{name}": digest
+        for name, digest in checksum_tree(private_path(evaluation_set.inputs_dir)).items()
+    }
+    actual["labels.csv"] = sha256_file(private_path(evaluation_set.labels_file))
+    if actual != evaluation_set.checksums:
+        changed = sorted(
+            set(actual.items()).symmetric_difference(evaluation_set.checksums.items())
+        )
+        raise ChecksumMismatch(
+            f"{evaluation_set}: {len(changed)} file(s) differ from the import, "
+            f"e.g. {changed[0][0]}"
+        )

@@ -1,0 +1,90 @@
+"""Runs of submitted models, their scored results, and cached leaderboards."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from challenges.models import EvaluationSet, Phase
+from submissions.models import Submission
+
+
+class Run(models.Model):
+    """One container run of a submission on one data set (the sanity or the hidden lane).
+
+    `log_tail` of a hidden run is shown to participants only where the phase allows it.
+    """
+
+    class Lane(models.TextChoices):
+        SANITY = "sanity", "Sanity run (public data)"
+        HIDDEN = "hidden", "Hidden data"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="runs")
+    lane = models.CharField(max_length=10, choices=Lane.choices)
+    attempt = models.PositiveIntegerField()
+    container_name = models.CharField(max_length=120)
+    exit_code = models.IntegerField(null=True, blank=True)
+    timed_out = models.BooleanField(default=False)
+    oom_killed = models.BooleanField(default=False)
+    error_class = models.CharField(max_length=30, blank=True)
+    error_message = models.TextField(blank=True)
+    log_tail = models.TextField(blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission", "lane", "attempt"], name="run_unique_per_attempt"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.container_name} ({self.lane})"
+
+    @property
+    def passed(self) -> bool:
+        return self.finished_at is not None and not self.error_class
+
+
+class Result(models.Model):
+    """Scores of a succeeded submission. Per-case scores are kept so that leaderboard
+    statistics (bootstrap, subgroups) can be recomputed without re-running the model.
+
+    `case_scores` is a float64 array aligned with the evaluation set's labels in sorted-id
+    order; `case_labels` the model's hard labels (int8) when it provided them.
+    """
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="result")
+    evaluation_set = models.ForeignKey(EvaluationSet, on_delete=models.PROTECT, related_name="+")
+    metrics = models.JSONField(default=dict, help_text="{'all'|'public'|'private': {metric: value}}")
+    subgroups = models.JSONField(default=dict, blank=True)
+    case_scores = models.BinaryField()
+    case_labels = models.BinaryField(null=True, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"result of {self.submission}"
+
+
+class LeaderboardSnapshot(models.Model):
+    """A computed board, so that page views never run a bootstrap."""
+
+    class Board(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private"
+
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="snapshots")
+    board = models.CharField(max_length=10, choices=Board.choices)
+    payload = models.JSONField(default=dict)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["phase", "board"], name="snapshot_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phase} {self.board} board"

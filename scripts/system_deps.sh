@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what the platform needs from Debian's packages (idempotent): the Docker engine
+# that runs models, debootstrap to build the runtime image without a registry, and
+# Chromium for the browser tests. Only runs apt when something is missing.
+set -euo pipefail
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v xz >/dev/null || need+=(xz-utils)
+if [ "${HELDOUT_WITH_BROWSER:-0}" = 1 ]; then
+  command -v chromium >/dev/null || need+=(chromium)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
+fi

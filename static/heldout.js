@@ -1,0 +1,104 @@
+// Live status polling and resumable chunked uploads. No framework: the pages work without
+// JavaScript (plain form upload, manual reload); this only makes them nicer.
+"use strict";
+
+const CHUNK_BYTES = 8 * 1024 * 1024;
+const RETRIES = 8;
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  if (match) return decodeURIComponent(match[1]);
+  const field = document.querySelector("input[name=csrfmiddlewaretoken]");
+  return field ? field.value : "";
+}
+
+function pollLive(container) {
+  const url = container.dataset.pollUrl;
+  const tick = async () => {
+    try {
+      const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
+      if (response.ok) {
+        container.innerHTML = await response.text();
+        if (container.querySelector("[data-final]")) return;
+      }
+    } catch (error) { /* network blip: try again on the next tick */ }
+    setTimeout(tick, 2000);
+  };
+  setTimeout(tick, 1500);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function request(method, url, body, headers = {}) {
+  const response = await fetch(url, {
+    method, body, credentials: "same-origin",
+    headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", ...headers },
+  });
+  const data = await response.json().catch(() => ({}));
+  return { ok: response.ok, status: response.status, data };
+}
+
+// Send the file from wherever the server says it stands, retrying dropped connections.
+async function sendChunks(session, file, onProgress) {
+  let offset = session.received;
+  let failures = 0;
+  while (offset < file.size) {
+    const chunk = file.slice(offset, offset + CHUNK_BYTES);
+    try {
+      const reply = await request("PUT", `/uploads/${session.id}/?offset=${offset}`, chunk,
+        { "Content-Type": "application/octet-stream" });
+      if (!reply.ok && reply.status !== 409) throw new Error(reply.data.detail || "upload failed");
+      offset = reply.data.received;
+      failures = 0;
+      onProgress(offset / file.size);
+    } catch (error) {
+      failures += 1;
+      if (failures > RETRIES) throw error;
+      await sleep(Math.min(30000, 500 * 2 ** failures));
+      const state = await request("GET", `/uploads/${session.id}/`);
+      if (state.ok) offset = state.data.received;
+    }
+  }
+}
+
+async function chunkedUpload(form) {
+  const file = form.querySelector("input[type=file]").files[0];
+  const kind = form.querySelector("input[name=kind]:checked").value;
+  const bar = form.querySelector("progress");
+  const message = form.querySelector("#upload-message");
+  bar.hidden = false;
+  const start = await request("POST", form.dataset.startUrl,
+    JSON.stringify({ kind, filename: file.name, size: file.size }),
+    { "Content-Type": "application/json" });
+  if (!start.ok) throw new Error(start.data.detail || "The upload could not start.");
+  await sendChunks(start.data, file, (fraction) => {
+    bar.value = Math.round(fraction * 100);
+    message.textContent = `Uploaded ${bar.value}%`;
+  });
+  message.textContent = "Checking the file…";
+  const done = await request("POST", `/uploads/${start.data.id}/finish/`);
+  if (!done.ok) throw new Error(done.data.detail || "The upload was refused.");
+  window.location.assign(done.data.url);
+}
+
+function setupUpload(form) {
+  form.addEventListener("submit", async (event) => {
+    if (!window.fetch || !form.dataset.startUrl) return;
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await chunkedUpload(form);
+    } catch (error) {
+      form.querySelector("#upload-message").textContent = error.message;
+      form.querySelector("#upload-message").className = "error";
+      button.disabled = false;
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-poll-url]").forEach(pollLive);
+  const form = document.querySelector("#upload-form");
+  if (form) setupUpload(form);
+});

@@ -1,0 +1,271 @@
+"""Writes for submissions: create (window, kind, membership, terms, quota under a row lock),
+cancel, final-entry selection and resumable uploads.
+
+Quotas are checked and the per-team number assigned while holding a lock on the team row,
+so concurrent uploads by team-mates are serialised and can never exceed a quota; the
+UniqueConstraint on (phase, team, number) backs the numbering up.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from challenges import selectors as challenge_selectors
+from challenges.models import Phase, Team
+from challenges.services import audit_record
+from challenges.storage import private_root, sha256_file
+from submissions import selectors, validation
+from submissions.exceptions import (
+    InvalidUpload,
+    KindNotAllowed,
+    NotAMember,
+    PhaseClosed,
+    QuotaExceeded,
+    SubmissionError,
+    TermsNotAccepted,
+)
+from submissions.models import Submission, UploadSession
+from submissions.uploads import StagedUpload, chunk_path, safe_filename
+
+
+def upload_limits() -> validation.UploadLimits:
+    return validation.UploadLimits(max_image_bytes=settings.HELDOUT_MAX_IMAGE_BYTES)
+
+
+def max_upload_bytes(kind: str) -> int:
+    limits = upload_limits()
+    return {
+        Phase.Kind.PREDICTIONS: limits.max_predictions_bytes,
+        Phase.Kind.BUNDLE: limits.max_bundle_bytes,
+        Phase.Kind.IMAGE: limits.max_image_bytes,
+    }.get(kind, limits.max_bundle_bytes)
+
+
+def check_upload_content(*, kind: str, path: Path) -> None:
+    """Shape checks that need no hidden data; raise InvalidUpload."""
+    limits = upload_limits()
+    if kind == Phase.Kind.PREDICTIONS:
+        validation.check_predictions_upload(path, limits=limits)
+    elif kind == Phase.Kind.BUNDLE:
+        validation.check_bundle(path, limits=limits)
+    elif kind == Phase.Kind.IMAGE:
+        validation.check_image_archive(path, limits=limits)
+    else:
+        raise InvalidUpload(f"Unknown submission kind {kind!r}.")
+
+
+def _check_rules(*, phase: Phase, team: Team, user: Any, kind: str, is_baseline: bool) -> None:
+    if team.challenge_id != phase.challenge_id:
+        raise NotAMember("That team is not part of this challenge.")
+    if not team.memberships.filter(user=user).exists():
+        raise NotAMember("Only members of the team can submit for it.")
+    if kind not in phase.submission_kinds:
+        allowed = ", ".join(phase.submission_kinds) or "none"
+        raise KindNotAllowed(f"This phase does not accept {kind} submissions (it accepts {allowed}).")
+    if is_baseline:
+        return  # organisers may add baselines outside the window and quotas
+    if not phase.is_open():
+        raise PhaseClosed(
+            f"“{phase.title}” accepts submissions from {phase.opens_at:%Y-%m-%d %H:%M} "
+            f"to {phase.closes_at:%Y-%m-%d %H:%M} UTC."
+        )
+    if not challenge_selectors.has_accepted_terms(challenge=phase.challenge, user=user):
+        raise TermsNotAccepted("Accept the challenge's data-use terms before submitting.")
+
+
+def _check_quota(*, phase: Phase, team: Team) -> None:
+    quota = selectors.quota_status(phase=phase, team=team)
+    if quota.running >= phase.quota_concurrent:
+        raise QuotaExceeded(
+            f"Your team already has {quota.running} submission(s) being evaluated; the limit "
+            f"is {phase.quota_concurrent} at a time."
+        )
+    if quota.used_today >= phase.quota_per_day:
+        raise QuotaExceeded(
+            f"Your team has used all {phase.quota_per_day} submissions for today; "
+            f"the quota resets at {quota.resets_at:%H:%M} UTC."
+        )
+    if quota.used_total >= phase.quota_total:
+        raise QuotaExceeded(f"Your team has used all {phase.quota_total} submissions for this phase.")
+
+
+def _store_file(staged: StagedUpload, *, phase: Phase, team: Team) -> str:
+    relative = f"submissions/{phase.pk}/{team.pk}/{staged.sha256[:12]}-{staged.path.stem}/{staged.filename}"
+    target = private_root() / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(staged.path, target)
+    return relative
+
+
+def submission_create(
+    *, phase: Phase, team: Team, user: Any, kind: str, staged: StagedUpload,
+    idempotency_key: str | None = None, is_baseline: bool = False,
+) -> Submission:
+    """Create a queued submission from a staged upload and schedule its evaluation.
+
+    On any refusal the staged file is removed and nothing else changes.
+    """
+    if idempotency_key:
+        existing = Submission.objects.filter(created_by=user, idempotency_key=idempotency_key)
+        if (found := existing.first()) is not None:
+            staged.path.unlink(missing_ok=True)
+            return found
+    try:
+        check_upload_content(kind=kind, path=staged.path)
+        submission = _create_locked(
+            phase=phase, team=team, user=user, kind=kind, staged=staged,
+            idempotency_key=idempotency_key, is_baseline=is_baseline,
+        )
+    except SubmissionError:
+        staged.path.unlink(missing_ok=True)
+        raise
+    return submission
+
+
+@transaction.atomic
+def _create_locked(
+    *, phase: Phase, team: Team, user: Any, kind: str, staged: StagedUpload,
+    idempotency_key: str | None, is_baseline: bool,
+) -> Submission:
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    _check_rules(phase=phase, team=team, user=user, kind=kind, is_baseline=is_baseline)
+    if not is_baseline:
+        _check_quota(phase=phase, team=team)
+    last = team.submissions.filter(phase=phase).aggregate(n=Max("number"))["n"] or 0
+    submission = Submission(
+        phase=phase, team=team, created_by=user, number=last + 1, kind=kind,
+        filename=staged.filename, file_path="", sha256=staged.sha256, size=staged.size,
+        idempotency_key=idempotency_key or None, is_baseline=is_baseline,
+    )
+    submission.file_path = _store_file(staged, phase=phase, team=team)
+    submission.full_clean()
+    submission.save()
+    audit_record(verb="submission.created", actor=user, challenge=phase.challenge,
+                 target=f"submission:{submission.pk}",
+                 data={"kind": kind, "sha256": staged.sha256, "size": staged.size})
+    transaction.on_commit(lambda: _enqueue(submission.pk))
+    return submission
+
+
+def _enqueue(submission_pk: int) -> None:
+    from scoring.tasks import evaluate_submission
+
+    evaluate_submission.delay(submission_pk=submission_pk)
+
+
+@transaction.atomic
+def submission_select(*, submission: Submission, user: Any, selected: bool) -> Submission:
+    """Mark or unmark a final entry; at most `phase.selection_limit` per team."""
+    phase = submission.phase
+    team = Team.objects.select_for_update().get(pk=submission.team_id)
+    if not team.memberships.filter(user=user).exists():
+        raise NotAMember("Only members of the team can select its entries.")
+    if phase.has_closed():
+        raise PhaseClosed("Final entries can only be changed while the phase is open.")
+    if selected and submission.status != Submission.Status.SUCCEEDED:
+        raise SubmissionError("Only a successfully scored submission can be selected.")
+    if selected and not submission.selected:
+        chosen = team.submissions.filter(phase=phase, selected=True).count()
+        if chosen >= max(phase.selection_limit, 1):
+            raise QuotaExceeded(
+                f"Your team has already selected {chosen} final entries (the limit)."
+            )
+    Submission.objects.filter(pk=submission.pk).update(selected=selected)
+    submission.refresh_from_db()
+    audit_record(verb="submission.selected" if selected else "submission.unselected",
+                 actor=user, challenge=phase.challenge, target=f"submission:{submission.pk}")
+    return submission
+
+
+@transaction.atomic
+def submission_cancel(*, submission: Submission, user: Any) -> Submission:
+    updated = Submission.objects.filter(pk=submission.pk, status=Submission.Status.QUEUED).update(
+        status=Submission.Status.CANCELLED, finished_at=timezone.now()
+    )
+    if not updated:
+        raise SubmissionError("Only a submission still waiting in the queue can be cancelled.")
+    audit_record(verb="submission.cancelled", actor=user, challenge=submission.phase.challenge,
+                 target=f"submission:{submission.pk}")
+    submission.refresh_from_db()
+    return submission
+
+
+# --- resumable uploads -------------------------------------------------------------------
+
+
+def upload_session_start(
+    *, phase: Phase, user: Any, kind: str, filename: str, total_size: int
+) -> UploadSession:
+    if total_size <= 0:
+        raise InvalidUpload("The file is empty.")
+    if total_size > max_upload_bytes(kind):
+        raise InvalidUpload(
+            f"The file is larger than the limit of {max_upload_bytes(kind) // 1024**2} MB."
+        )
+    session = UploadSession.objects.create(
+        user=user, phase=phase, kind=kind, filename=filename, total_size=total_size
+    )
+    chunk_path(session.uid).touch()
+    return session
+
+
+def upload_session_append(
+    *, session: UploadSession, offset: int, chunks: Iterable[bytes]
+) -> UploadSession:
+    """Append bytes at `offset`, which must equal what the server already holds."""
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        if offset != locked.received:
+            raise InvalidUpload(f"Resume from byte {locked.received}, not {offset}.")
+        written = _append(locked, chunks)
+        UploadSession.objects.filter(pk=locked.pk).update(received=F("received") + written)
+    session.refresh_from_db()
+    return session
+
+
+def _append(session: UploadSession, chunks: Iterable[bytes]) -> int:
+    path, room, written = chunk_path(session.uid), session.total_size - session.received, 0
+    with path.open("r+b") as handle:
+        handle.seek(session.received)
+        handle.truncate()
+        for chunk in chunks:
+            written += len(chunk)
+            if written > room:
+                handle.truncate(session.received)
+                raise InvalidUpload("More bytes were sent than the declared file size.")
+            handle.write(chunk)
+    return written
+
+
+def upload_session_finish(
+    *, session: UploadSession, team: Team, idempotency_key: str | None = None
+) -> Submission:
+    if session.received != session.total_size:
+        raise InvalidUpload(
+            f"The upload is incomplete ({session.received} of {session.total_size} bytes)."
+        )
+    if session.submission_id:
+        return session.submission  # type: ignore[return-value]
+    path = chunk_path(session.uid)
+    staged = StagedUpload(path=path, filename=session.filename,
+                          size=session.total_size, sha256="")
+    staged = _hash_staged(staged)
+    submission = submission_create(
+        phase=session.phase, team=team, user=session.user, kind=session.kind, staged=staged,
+        idempotency_key=idempotency_key,
+    )
+    UploadSession.objects.filter(pk=session.pk).update(submission=submission)
+    return submission
+
+
+def _hash_staged(staged: StagedUpload) -> StagedUpload:
+    return StagedUpload(path=staged.path, filename=safe_filename(staged.filename),
+                        size=staged.size, sha256=sha256_file(staged.path))
