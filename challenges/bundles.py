@@ -383,8 +383,16 @@ def _store(source: Path, destination: Path) -> None:
         shutil.copytree(source, target)
     else:
         shutil.copy2(source, target)
+    _make_readable(target)
     target.rename(destination)
     staging.rmdir()
+
+
+def _make_readable(path: Path) -> None:
+    """Containers run as uid 65534 and read hidden inputs through a bind mount."""
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for item in paths:
+        item.chmod(0o755 if item.is_dir() else 0o644)
 
 
 def _save_public_files(spec: BundleSpec, challenge: Challenge, tracker: _ChangeTracker) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from challenges.services import audit_record
 from challenges.storage import private_path
 from scoring import labels as labels_io
 from scoring.backends.base import Backend, BackendError, InvalidImage, Limits, RunResult, RunSpec
+from scoring.images import ensure_runtime_image
 from scoring.models import Result, Run
 from scoring.scores import score_predictions
 from submissions import validation
@@ -119,9 +121,8 @@ def _prepare(submission: Submission, backend: Backend, workdir: Path) -> Runnabl
             validation.extract_bundle(upload, folder)
         except InvalidUpload as error:
             raise RunFailed(Error.INVALID_UPLOAD, error.message) from None
-        from scoring.images import ensure_runtime_image
-
         return Runnable(ensure_runtime_image(), ("python3", "predict.py"), folder)
+    ensure_runtime_image()  # the /output keeper container runs from it for images too
     return Runnable(_load_image(submission, backend, upload), None, None)
 
 
@@ -164,7 +165,7 @@ def _run_lane(
         name=container_name(submission, lane), image=runnable.image,
         input_dir=private_path(evaluation_set.inputs_dir), output_dir=output,
         limits=_limits(phase),
-        env={"HELDOUT_TASK": phase.challenge.task}, command=runnable.command,
+        env=_environment(phase), command=runnable.command,
         submission_dir=runnable.submission_dir,
     )
     run = Run.objects.create(submission=submission, lane=lane, attempt=submission.attempts,
@@ -183,6 +184,16 @@ def _run_lane(
         raise RunFailed(error_class, prefix + message)
     assert predictions is not None
     return predictions
+
+
+def _environment(phase: Phase) -> dict[str, str]:
+    # BLAS libraries start a thread per host core; cap them at the CPU quota so they neither
+    # thrash nor run into the pids limit.
+    threads = str(max(1, math.ceil(phase.limit_cpus)))
+    env = {"HELDOUT_TASK": phase.challenge.task}
+    env.update({name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                            "MKL_NUM_THREADS")})
+    return env
 
 
 def _limits(phase: Phase) -> Limits:

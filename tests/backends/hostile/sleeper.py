@@ -1,0 +1,5 @@
+"""Never finishes."""
+import time
+
+print("sleeping", flush=True)
+time.sleep(10**6)
