@@ -1,0 +1,71 @@
+"""The example models of docker/examples, built from a challenge bundle's public data.
+
+Used by the demo (baselines and team entries), the tests and the benchmarks. Builds are
+cached next to the bundle, keyed by the bundle's stamp and the example's source, so a
+repeated demo start or test session does not refit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docker" / "examples"
+
+
+def _module(name: str) -> ModuleType:
+    # docker/examples is not a package (a top-level `docker` package would shadow the SDK).
+    path = EXAMPLES / name / "build.py"
+    spec = importlib.util.spec_from_file_location(f"heldout_example_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cache_key(bundle: Path, example: str) -> str:
+    digest = hashlib.sha256()
+    stamp = bundle / ".built"
+    digest.update(stamp.read_bytes() if stamp.exists() else str(bundle.resolve()).encode())
+    for source in sorted((EXAMPLES / example).glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def readmission_bundle(bundle: Path, out_dir: Path) -> Path:
+    """The logistic-regression bundle fitted on `bundle`/public/train.csv."""
+    target = out_dir / f"readmission_logreg-{_cache_key(bundle, 'readmission_logreg')}.zip"
+    if not target.exists():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _module("readmission_logreg").build_bundle(bundle / "public" / "train.csv", target)
+    return target
+
+
+def _train_dir(bundle: Path, work: Path) -> Path:
+    """public/train with images/ and labels.csv (images come from train_images.zip)."""
+    train = bundle / "public" / "train"
+    if (train / "images").is_dir():
+        return train
+    work.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(bundle / "public" / "train_images.zip") as archive:
+        archive.extractall(work)
+    (work / "labels.csv").write_bytes((train / "labels.csv").read_bytes())
+    return work
+
+
+def mammography_model(bundle: Path, out_dir: Path, *, kind: str) -> Path:
+    """The intensity model as a `bundle` zip or an `image` archive (gzipped docker save)."""
+    key = _cache_key(bundle, "mammography_intensity")
+    suffix = "zip" if kind == "bundle" else "tar.gz"
+    target = out_dir / f"mammography_intensity-{key}.{suffix}"
+    if target.exists():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    module = _module("mammography_intensity")
+    train = _train_dir(bundle, out_dir / f"train-{key}")
+    if kind == "bundle":
+        return module.build_bundle(train, target)  # type: ignore[no-any-return]
+    return module.build_image(train, target, compress=True)  # type: ignore[no-any-return]
