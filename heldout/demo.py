@@ -29,6 +29,7 @@ from django.core.management import call_command  # noqa: E402
 from challenges import services as challenge_services  # noqa: E402
 from challenges.demo_data import build_demo_bundles, default_data_dir  # noqa: E402
 from challenges.models import Challenge, Membership, Team  # noqa: E402
+from heldout.celery import ensure_broker_folders  # noqa: E402
 from submissions.models import Submission  # noqa: E402
 
 PASSWORD = "heldout-demo"  # demo accounts only; the demo runs with DEBUG on, locally
@@ -108,6 +109,7 @@ def _processes() -> list[subprocess.Popen[bytes]]:
 
 def main() -> None:
     Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+    ensure_broker_folders()
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     print("Building and importing the demo challenges:")
