@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import import_modules
+from celery.signals import before_task_publish, import_modules
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heldout.settings")
 
@@ -13,8 +14,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@functools.cache
 def ensure_broker_folders() -> None:
-    """The embedded filesystem broker needs its folders before anyone publishes."""
+    """The embedded filesystem broker needs its folders before anyone publishes or consumes."""
     from django.conf import settings
 
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
@@ -23,5 +25,6 @@ def ensure_broker_folders() -> None:
 
 
 @import_modules.connect
-def _on_worker_start(**kwargs: object) -> None:
+@before_task_publish.connect
+def _before_broker_use(**kwargs: object) -> None:
     ensure_broker_folders()

@@ -26,14 +26,17 @@ class ChecksumMismatch(Exception):
 
 def read_labels(path: Path) -> LabelTable:
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = sorted(csv.DictReader(handle), key=lambda row: row["id"])
-    columns = list(rows[0].keys()) if rows else []
-    extra = [c for c in columns if c not in ("id", "label", "split")]
+        reader = csv.reader(handle)
+        header = next(reader)
+        columns = list(zip(*reader, strict=True)) or [() for _ in header]
+    table = dict(zip(header, (np.array(column) for column in columns), strict=True))
+    order = np.argsort(table["id"], kind="stable")
+    extra = [c for c in header if c not in ("id", "label", "split")]
     return LabelTable(
-        ids=tuple(row["id"] for row in rows),
-        y=np.array([int(row["label"]) for row in rows], dtype=np.int8),
-        split=np.array([row["split"] for row in rows]) if "split" in columns else None,
-        subgroups={c: np.array([row[c] for row in rows]) for c in extra},
+        ids=tuple(table["id"][order].tolist()),
+        y=table["label"][order].astype(np.int8),
+        split=table["split"][order] if "split" in table else None,
+        subgroups={c: table[c][order] for c in extra},
     )
 
 

@@ -98,16 +98,18 @@ def _evaluate(submission: Submission, backend: Backend, workdir: Path) -> None:
     if phase.evaluation_set is None:
         raise RuntimeError(f"phase {phase} has no evaluation set")
     runnable = _prepare(submission, backend, workdir)
+    table = labels_io.load_labels(phase.evaluation_set)
     if runnable is None:
-        predictions = _read_uploaded_predictions(submission, phase.evaluation_set)
+        predictions = _read_uploaded_predictions(submission, table)
     else:
         if phase.sanity_set is not None:
-            _run_lane(submission, backend, runnable, phase.sanity_set, Run.Lane.SANITY, workdir)
-        predictions = _run_lane(
-            submission, backend, runnable, phase.evaluation_set, Run.Lane.HIDDEN, workdir
-        )
+            sanity_ids = labels_io.load_labels(phase.sanity_set).ids
+            _run_lane(submission, backend, runnable, phase.sanity_set, sanity_ids,
+                      Run.Lane.SANITY, workdir)
+        predictions = _run_lane(submission, backend, runnable, phase.evaluation_set,
+                                table.ids, Run.Lane.HIDDEN, workdir)
     Submission.objects.filter(pk=submission.pk).update(status=Status.SCORING)
-    _store_result(submission, phase.evaluation_set, predictions)
+    _store_result(submission, phase.evaluation_set, table, predictions)
     _finish(submission, Status.SUCCEEDED, "", "")
 
 
@@ -138,9 +140,8 @@ def _load_image(submission: Submission, backend: Backend, upload: Path) -> str:
 
 
 def _read_uploaded_predictions(
-    submission: Submission, evaluation_set: EvaluationSet
+    submission: Submission, table: labels_io.LabelTable
 ) -> validation.Predictions:
-    table = labels_io.load_labels(evaluation_set)
     try:
         return validation.read_predictions(
             private_path(submission.file_path), expected_ids=table.ids
@@ -155,7 +156,7 @@ def container_name(submission: Submission, lane: str) -> str:
 
 def _run_lane(
     submission: Submission, backend: Backend, runnable: Runnable,
-    evaluation_set: EvaluationSet, lane: str, workdir: Path,
+    evaluation_set: EvaluationSet, expected: tuple[str, ...], lane: str, workdir: Path,
 ) -> validation.Predictions:
     labels_io.verify_checksums(evaluation_set)
     output = workdir / lane / "output"
@@ -176,7 +177,6 @@ def _run_lane(
         logger.exception("engine failure in %s", spec.name)
         _save_run(run, None, Error.INTERNAL_ERROR, "The sandbox failed to run your model.")
         raise
-    expected = labels_io.load_labels(evaluation_set).ids
     error_class, message, predictions = _judge(result, output, expected, lane, phase.limit_seconds)
     _save_run(run, result, error_class, message)
     if error_class:
@@ -245,9 +245,9 @@ def _save_run(run: Run, result: RunResult | None, error_class: str, message: str
 
 
 def _store_result(
-    submission: Submission, evaluation_set: EvaluationSet, predictions: validation.Predictions
+    submission: Submission, evaluation_set: EvaluationSet, table: labels_io.LabelTable,
+    predictions: validation.Predictions,
 ) -> None:
-    table = labels_io.load_labels(evaluation_set)
     phase = submission.phase
     scored = score_predictions(
         table, predictions.scores, predictions.labels,
