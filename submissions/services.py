@@ -9,6 +9,7 @@ UniqueConstraint on (phase, team, number) backs the numbering up.
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from submissions.exceptions import (
     TermsNotAccepted,
 )
 from submissions.models import Submission, UploadSession
-from submissions.uploads import StagedUpload, chunk_path, safe_filename
+from submissions.uploads import StagedUpload, chunk_path, safe_filename, staging_dir
 
 
 def upload_limits() -> validation.UploadLimits:
@@ -62,21 +63,33 @@ def check_upload_content(*, kind: str, path: Path) -> None:
         raise InvalidUpload(f"Unknown submission kind {kind!r}.")
 
 
-def _check_rules(*, phase: Phase, team: Team, user: Any, kind: str, is_baseline: bool) -> None:
-    if team.challenge_id != phase.challenge_id:
-        raise NotAMember("That team is not part of this challenge.")
-    if not team.memberships.filter(user=user).exists():
-        raise NotAMember("Only members of the team can submit for it.")
+def _check_kind(*, phase: Phase, kind: str) -> None:
     if kind not in phase.submission_kinds:
         allowed = ", ".join(phase.submission_kinds) or "none"
-        raise KindNotAllowed(f"This phase does not accept {kind} submissions (it accepts {allowed}).")
-    if is_baseline:
-        return  # organisers may add baselines outside the window and quotas
+        raise KindNotAllowed(
+            f"This phase does not accept {kind} submissions (it accepts {allowed})."
+        )
+
+
+def _check_window(phase: Phase) -> None:
     if not phase.is_open():
         raise PhaseClosed(
             f"“{phase.title}” accepts submissions from {phase.opens_at:%Y-%m-%d %H:%M} "
             f"to {phase.closes_at:%Y-%m-%d %H:%M} UTC."
         )
+
+
+def _check_rules(*, phase: Phase, team: Team, user: Any, kind: str, is_baseline: bool) -> None:
+    if team.challenge_id != phase.challenge_id:
+        raise NotAMember("That team is not part of this challenge.")
+    if not team.memberships.filter(user=user).exists():
+        raise NotAMember("Only members of the team can submit for it.")
+    _check_kind(phase=phase, kind=kind)
+    if is_baseline:
+        if not challenge_selectors.is_organiser(challenge=phase.challenge, user=user):
+            raise NotAMember("Only organisers of the challenge can add baselines.")
+        return  # organisers may add baselines outside the window and quotas
+    _check_window(phase)
     if not challenge_selectors.has_accepted_terms(challenge=phase.challenge, user=user):
         raise TermsNotAccepted("Accept the challenge's data-use terms before submitting.")
 
@@ -94,15 +107,26 @@ def _check_quota(*, phase: Phase, team: Team) -> None:
             f"the quota resets at {quota.resets_at:%H:%M} UTC."
         )
     if quota.used_total >= phase.quota_total:
-        raise QuotaExceeded(f"Your team has used all {phase.quota_total} submissions for this phase.")
+        raise QuotaExceeded(
+            f"Your team has used all {phase.quota_total} submissions for this phase."
+        )
 
 
-def _store_file(staged: StagedUpload, *, phase: Phase, team: Team) -> str:
-    relative = f"submissions/{phase.pk}/{team.pk}/{staged.sha256[:12]}-{staged.path.stem}/{staged.filename}"
+def _storage_path(staged: StagedUpload, *, phase: Phase, team: Team) -> str:
+    folder = f"submissions/{phase.pk}/{team.pk}/{staged.sha256[:12]}-{staged.path.stem}"
+    return f"{folder}/{staged.filename}"
+
+
+def _store_file(staged: StagedUpload, relative: str) -> None:
     target = private_root() / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(staged.path, target)
-    return relative
+
+
+def _existing(*, user: Any, idempotency_key: str | None) -> Submission | None:
+    if not idempotency_key:
+        return None
+    return Submission.objects.filter(created_by=user, idempotency_key=idempotency_key).first()
 
 
 def submission_create(
@@ -113,11 +137,9 @@ def submission_create(
 
     On any refusal the staged file is removed and nothing else changes.
     """
-    if idempotency_key:
-        existing = Submission.objects.filter(created_by=user, idempotency_key=idempotency_key)
-        if (found := existing.first()) is not None:
-            staged.path.unlink(missing_ok=True)
-            return found
+    if (found := _existing(user=user, idempotency_key=idempotency_key)) is not None:
+        staged.path.unlink(missing_ok=True)
+        return found
     try:
         check_upload_content(kind=kind, path=staged.path)
         submission = _create_locked(
@@ -136,18 +158,24 @@ def _create_locked(
     idempotency_key: str | None, is_baseline: bool,
 ) -> Submission:
     team = Team.objects.select_for_update().get(pk=team.pk)
+    # A retry that raced its first request waited on the lock above; it gets that submission.
+    if (found := _existing(user=user, idempotency_key=idempotency_key)) is not None:
+        staged.path.unlink(missing_ok=True)
+        return found
     _check_rules(phase=phase, team=team, user=user, kind=kind, is_baseline=is_baseline)
     if not is_baseline:
         _check_quota(phase=phase, team=team)
     last = team.submissions.filter(phase=phase).aggregate(n=Max("number"))["n"] or 0
     submission = Submission(
         phase=phase, team=team, created_by=user, number=last + 1, kind=kind,
-        filename=staged.filename, file_path="", sha256=staged.sha256, size=staged.size,
+        filename=staged.filename, file_path=_storage_path(staged, phase=phase, team=team),
+        sha256=staged.sha256, size=staged.size,
         idempotency_key=idempotency_key or None, is_baseline=is_baseline,
     )
-    submission.file_path = _store_file(staged, phase=phase, team=team)
     submission.full_clean()
     submission.save()
+    # Moved only once the row is valid and saved, so a refused row leaves no stored file.
+    _store_file(staged, submission.file_path)
     audit_record(verb="submission.created", actor=user, challenge=phase.challenge,
                  target=f"submission:{submission.pk}",
                  data={"kind": kind, "sha256": staged.sha256, "size": staged.size})
@@ -187,6 +215,8 @@ def submission_select(*, submission: Submission, user: Any, selected: bool) -> S
 
 @transaction.atomic
 def submission_cancel(*, submission: Submission, user: Any) -> Submission:
+    if not selectors.can_view_submission(submission=submission, user=user):
+        raise NotAMember("Only members of the team or organisers can cancel its submissions.")
     updated = Submission.objects.filter(pk=submission.pk, status=Submission.Status.QUEUED).update(
         status=Submission.Status.CANCELLED, finished_at=timezone.now()
     )
@@ -204,6 +234,9 @@ def submission_cancel(*, submission: Submission, user: Any) -> Submission:
 def upload_session_start(
     *, phase: Phase, user: Any, kind: str, filename: str, total_size: int
 ) -> UploadSession:
+    # Refused before gigabytes are sent; submission_create checks both again at finish.
+    _check_kind(phase=phase, kind=kind)
+    _check_window(phase)
     if total_size <= 0:
         raise InvalidUpload("The file is empty.")
     if total_size > max_upload_bytes(kind):
@@ -233,6 +266,8 @@ def upload_session_append(
 
 def _append(session: UploadSession, chunks: Iterable[bytes]) -> int:
     path, room, written = chunk_path(session.uid), session.total_size - session.received, 0
+    if not path.exists():  # claimed by upload_session_finish
+        raise InvalidUpload("This upload was already finished or refused; start a new upload.")
     with path.open("r+b") as handle:
         handle.seek(session.received)
         handle.truncate()
@@ -248,16 +283,14 @@ def _append(session: UploadSession, chunks: Iterable[bytes]) -> int:
 def upload_session_finish(
     *, session: UploadSession, team: Team, idempotency_key: str | None = None
 ) -> Submission:
+    session.refresh_from_db()
+    if session.submission_id:
+        return session.submission  # type: ignore[return-value]
     if session.received != session.total_size:
         raise InvalidUpload(
             f"The upload is incomplete ({session.received} of {session.total_size} bytes)."
         )
-    if session.submission_id:
-        return session.submission  # type: ignore[return-value]
-    path = chunk_path(session.uid)
-    staged = StagedUpload(path=path, filename=session.filename,
-                          size=session.total_size, sha256="")
-    staged = _hash_staged(staged)
+    staged = _claim_chunks(session)
     submission = submission_create(
         phase=session.phase, team=team, user=session.user, kind=session.kind, staged=staged,
         idempotency_key=idempotency_key,
@@ -266,6 +299,15 @@ def upload_session_finish(
     return submission
 
 
-def _hash_staged(staged: StagedUpload) -> StagedUpload:
-    return StagedUpload(path=staged.path, filename=safe_filename(staged.filename),
-                        size=staged.size, sha256=sha256_file(staged.path))
+def _claim_chunks(session: UploadSession) -> StagedUpload:
+    """Rename the assembled file to a staging name of its own, so that of two finishes only
+    one gets it; hashing and content checks then run outside any transaction."""
+    claimed = staging_dir() / f"{uuid.uuid4().hex}.part"
+    try:
+        chunk_path(session.uid).rename(claimed)
+    except FileNotFoundError:
+        raise InvalidUpload(
+            "This upload was already finished or refused; start a new upload."
+        ) from None
+    return StagedUpload(path=claimed, filename=safe_filename(session.filename),
+                        size=session.total_size, sha256=sha256_file(claimed))
