@@ -82,7 +82,8 @@ def import_bundles(root: Path) -> list[str]:
     for bundle in built:
         call_command("import_challenge", str(bundle.path))
         label = "SYNTHETIC stand-in" if bundle.synthetic else "real data"
-        print(f"  {bundle.slug}: {bundle.n_train} training / {bundle.n_test} hidden cases ({label})")
+        print(f"  {bundle.slug}: {bundle.n_train} training / {bundle.n_test} hidden cases "
+              f"({label})")
     return [bundle.slug for bundle in built]
 
 
@@ -121,7 +122,8 @@ def main() -> None:
     print(f"""
 Heldout demo is running at http://{HOST}:{PORT}/
   organiser (admin at /admin/):  olga / {PASSWORD}
-  participants:                  alice / {PASSWORD} (captain of Alpha, with bob), carol / {PASSWORD} (Bravo)
+  participants:                  alice / {PASSWORD} (captain of Alpha, with bob)
+                                 carol / {PASSWORD} (Bravo)
   superuser:                     admin / {PASSWORD}
 Example models were submitted; watch them being scored on each phase page. Ctrl-C stops.
 """, flush=True)

@@ -59,7 +59,9 @@ class Result(models.Model):
 
     submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="result")
     evaluation_set = models.ForeignKey(EvaluationSet, on_delete=models.PROTECT, related_name="+")
-    metrics = models.JSONField(default=dict, help_text="{'all'|'public'|'private': {metric: value}}")
+    metrics = models.JSONField(
+        default=dict, help_text="{'all'|'public'|'private': {metric: value}}"
+    )
     subgroups = models.JSONField(default=dict, blank=True)
     case_scores = models.BinaryField()
     case_labels = models.BinaryField(null=True, blank=True)

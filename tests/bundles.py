@@ -51,7 +51,8 @@ def write_bundle(root: Path, *, n_cases: int = 40, **overrides: Any) -> Path:
     (root / "hidden/labels.csv").write_text(text)
     sanity = [f"s{i}" for i in range(10)]
     _write_csv(root / "sanity/inputs/features.csv", ["id", "age"], [[s, 50] for s in sanity])
-    _write_csv(root / "sanity/labels.csv", ["id", "label"], [[s, i % 2] for i, s in enumerate(sanity)])
+    _write_csv(root / "sanity/labels.csv", ["id", "label"],
+               [[s, i % 2] for i, s in enumerate(sanity)])
     document = {
         "slug": "synthetic-test", "title": "[SYNTHETIC] Test challenge", "summary": "For tests.",
         "task": "binary", "description": "README.md", "terms": "TERMS.md", "max_team_size": 3,

@@ -38,7 +38,9 @@ def assert_clean(submission: Submission) -> None:
     assert volumes_named(prefix) == []
 
 
-def test_it_scores_a_bundle_and_matches_scikit_learn(synthetic_phase, team, alice, submit, runtime_image):
+def test_it_scores_a_bundle_and_matches_scikit_learn(
+    synthetic_phase, team, alice, submit, runtime_image
+):
     submission = submit(synthetic_phase, team, alice, AGE_MODEL)
     evaluate(submission.pk)
     submission.refresh_from_db()
@@ -175,7 +177,9 @@ else:
     assert b"c001" in organiser_page  # organisers can debug
 
 
-def test_wrong_ids_on_the_sanity_lane_are_explained(synthetic_phase, team, alice, submit, runtime_image):
+def test_wrong_ids_on_the_sanity_lane_are_explained(
+    synthetic_phase, team, alice, submit, runtime_image
+):
     source = PREAMBLE + "write_predictions(['nobody'] + [r['id'] for r in rows][1:])\n"
     submission = submit(synthetic_phase, team, alice, source)
     evaluate(submission.pk)

@@ -110,7 +110,9 @@ def test_the_sweeper_removes_orphaned_containers(runtime_image):
 
 
 @pytest.mark.django_db
-def test_the_sweeper_keeps_containers_of_live_runs(synthetic_phase, team, alice, submit, runtime_image):
+def test_the_sweeper_keeps_containers_of_live_runs(
+    synthetic_phase, team, alice, submit, runtime_image
+):
     submission = submit(synthetic_phase, team, alice, AGE_MODEL)
     Submission.objects.filter(pk=submission.pk).update(
         status="running", started_at=timezone.now(), attempts=1)
