@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from challenges import selectors, services
@@ -21,6 +22,15 @@ from challenges.storage import private_path
 def _challenge(request: HttpRequest, slug: str) -> Challenge:
     queryset = selectors.visible_challenges(user=request.user).distinct()
     return get_object_or_404(queryset, slug=slug)
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    """Follow `next` only within this site (an open redirect would help phishing)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and allowed else default
 
 
 def challenge_list(request: HttpRequest) -> HttpResponse:
@@ -49,7 +59,7 @@ def terms(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         services.terms_accept(challenge=challenge, user=request.user)
         messages.success(request, "Thank you: you accepted the data-use terms.")
-        return redirect(request.POST.get("next") or challenge.get_absolute_url())
+        return redirect(_safe_next(request, challenge.get_absolute_url()))
     accepted = selectors.has_accepted_terms(challenge=challenge, user=request.user)
     return render(request, "challenges/terms.html", {"challenge": challenge, "accepted": accepted})
 

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
+import re
+
 import markdown as md
 import nh3
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
+_HEADING = re.compile(r"<(/?)h([1-6])")
 
 
 @register.filter
 def markdown(text: str) -> SafeString:
     """Render organiser Markdown; nh3 strips scripts, handlers and unsafe URLs."""
-    html = md.markdown(text or "", extensions=["tables", "fenced_code"])
-    return mark_safe(nh3.clean(html))  # noqa: S308 - sanitised just above
+    html = nh3.clean(md.markdown(text or "", extensions=["tables", "fenced_code"]))
+    # Organiser headings sit under the page's own <h1>/<h2>: shift them two levels down.
+    html = _HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + 2, 6)}", html)
+    return mark_safe(html)  # noqa: S308 - sanitised by nh3 above
 
 
 @register.filter
