@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from challenges.admin_scoping import OrganiserScopedAdmin
+from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline
 from challenges.models import (
     AuditEvent,
     Challenge,
@@ -16,8 +16,11 @@ from challenges.models import (
     TermsAcceptance,
 )
 
+# Challenge filters are RelatedOnlyFieldListFilter: a plain related filter lists every
+# challenge, naming other organisers' (even invite-only) challenges to an organiser.
 
-class PhaseInline(admin.StackedInline):
+
+class PhaseInline(OrganiserScopedInline, admin.StackedInline):
     model = Phase
     extra = 0
     fk_name = "challenge"
@@ -39,7 +42,7 @@ class PhaseInline(admin.StackedInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class PublicFileInline(admin.TabularInline):
+class PublicFileInline(OrganiserScopedInline, admin.TabularInline):
     model = PublicFile
     extra = 0
     readonly_fields = ["name", "path", "sha256", "size"]
@@ -66,13 +69,13 @@ class ChallengeAdmin(OrganiserScopedAdmin):
 @admin.register(EvaluationSet)
 class EvaluationSetAdmin(OrganiserScopedAdmin):
     list_display = ["name", "challenge", "is_public", "n_cases", "n_positive", "has_split"]
-    list_filter = ["is_public", "challenge"]
+    list_filter = ["is_public", ("challenge", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "challenge__slug"]
     readonly_fields = ["inputs_dir", "labels_file", "checksums", "n_cases", "n_positive",
                        "has_split", "subgroup_columns"]
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(OrganiserScopedInline, admin.TabularInline):
     model = Membership
     extra = 0
     readonly_fields = ["user", "joined_at"]
@@ -85,7 +88,7 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Team)
 class TeamAdmin(OrganiserScopedAdmin):
     list_display = ["name", "challenge", "captain", "is_organiser_team", "created_at"]
-    list_filter = ["challenge", "is_organiser_team"]
+    list_filter = [("challenge", admin.RelatedOnlyFieldListFilter), "is_organiser_team"]
     search_fields = ["name", "captain__username", "memberships__user__username"]
     readonly_fields = ["challenge", "captain", "created_at"]
     inlines = [MembershipInline]
@@ -94,7 +97,7 @@ class TeamAdmin(OrganiserScopedAdmin):
 @admin.register(Membership)
 class MembershipAdmin(OrganiserScopedAdmin):
     list_display = ["user", "team", "challenge", "joined_at"]
-    list_filter = ["challenge"]
+    list_filter = [("challenge", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["user__username", "user__email", "team__name"]
     readonly_fields = ["user", "team", "challenge", "joined_at"]
 
@@ -102,7 +105,7 @@ class MembershipAdmin(OrganiserScopedAdmin):
 @admin.register(TermsAcceptance)
 class TermsAcceptanceAdmin(OrganiserScopedAdmin):
     list_display = ["user", "challenge", "version", "accepted_at"]
-    list_filter = ["challenge", "version"]
+    list_filter = [("challenge", admin.RelatedOnlyFieldListFilter), "version"]
     search_fields = ["user__username", "user__email"]
     readonly_fields = ["user", "challenge", "version", "accepted_at"]
 
@@ -111,7 +114,7 @@ class TermsAcceptanceAdmin(OrganiserScopedAdmin):
 class InvitationAdmin(OrganiserScopedAdmin):
     challenge_path = "team__challenge"
     list_display = ["team", "email", "created_at", "expires_at", "used_at"]
-    list_filter = ["team__challenge"]
+    list_filter = [("team__challenge", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["email", "team__name"]
     readonly_fields = ["team", "email", "token", "created_by", "created_at", "used_at", "used_by"]
 
@@ -120,14 +123,14 @@ class InvitationAdmin(OrganiserScopedAdmin):
 class JoinRequestAdmin(OrganiserScopedAdmin):
     challenge_path = "team__challenge"
     list_display = ["team", "user", "status", "created_at"]
-    list_filter = ["status", "team__challenge"]
+    list_filter = ["status", ("team__challenge", admin.RelatedOnlyFieldListFilter)]
     readonly_fields = ["team", "user", "status", "created_at", "decided_at"]
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(OrganiserScopedAdmin):
     list_display = ["at", "verb", "actor", "challenge", "target"]
-    list_filter = ["verb", "challenge"]
+    list_filter = ["verb", ("challenge", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["verb", "target", "actor__username"]
     readonly_fields = ["at", "verb", "actor", "challenge", "target", "data"]
 

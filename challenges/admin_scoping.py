@@ -58,3 +58,28 @@ class OrganiserScopedAdmin(admin.ModelAdmin):
         if not request.user.is_superuser and db_field.related_model is Challenge:
             kwargs["queryset"] = organised(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class OrganiserScopedInline:
+    """Mixin for inlines: their rows follow the parent row, so whoever may change the parent
+    (its challenge's organiser) sees and edits them. Without it an inline asks for Django
+    model permissions, which organisers do not have, and disappears for them."""
+
+    admin_site: admin.AdminSite
+    parent_model: type[Model]
+
+    def _parent_allows(self, request: HttpRequest, obj: Model | None) -> bool:
+        parent = self.admin_site.get_model_admin(self.parent_model)
+        return bool(parent.has_change_permission(request, obj))
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._parent_allows(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._parent_allows(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_superuser

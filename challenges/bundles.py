@@ -37,7 +37,7 @@ PHASE_KEYS = {
 }
 QUOTA_KEYS = {"per_day", "total", "concurrent", "count_failed"}
 LIMIT_KEYS = {"cpus", "memory_mb", "seconds"}
-SLUG = re.compile(r"^[-a-z0-9_]+$")
+SLUG = re.compile(r"^[-a-z0-9_]+\Z")  # \Z: `$` would accept a trailing newline
 
 
 def known_metrics() -> set[str]:
@@ -119,7 +119,9 @@ def _read_yaml(root: Path, problems: _Problems) -> dict[str, Any]:
     return raw
 
 
-def _bundle_file(root: Path, relative: Any, what: str, problems: _Problems) -> Path | None:
+def _bundle_file(
+    root: Path, relative: Any, what: str, problems: _Problems, *, folder: bool = False
+) -> Path | None:
     if not isinstance(relative, str) or not relative:
         problems.add(f"{what}: expected a relative file path.")
         return None
@@ -129,6 +131,9 @@ def _bundle_file(root: Path, relative: Any, what: str, problems: _Problems) -> P
         return None
     if not path.exists():
         problems.add(f"{what}: {relative} is missing.")
+        return None
+    if path.is_dir() != folder:
+        problems.add(f"{what}: {relative} is not a {'folder' if folder else 'file'}.")
         return None
     return path
 
@@ -198,8 +203,13 @@ def _check_phase_options(phase: dict[str, Any], label: str, problems: _Problems)
     if not kinds or not set(kinds) <= set(Phase.Kind.values):
         problems.add(f"{label}: submission_kinds must be a list from {Phase.Kind.values}.")
     _check_numbers(phase.get("quota") or {}, QUOTA_KEYS, f"{label} quota", problems)
-    _check_numbers(phase.get("limits") or {}, LIMIT_KEYS, f"{label} limits", problems)
+    _check_numbers(phase.get("limits") or {}, LIMIT_KEYS, f"{label} limits", problems,
+                   positive=True)
+    _check_phase_settings(phase, label, problems)
     metrics = phase.get("metrics") or {}
+    if not isinstance(metrics, dict):
+        problems.add(f"{label}: metrics must be a mapping with a primary and secondary list.")
+        metrics = {}
     names = [metrics.get("primary")] + list(metrics.get("secondary") or [])
     for name in names:
         if name not in known_metrics():
@@ -210,8 +220,19 @@ def _check_phase_options(phase: dict[str, Any], label: str, problems: _Problems)
         problems.add(f"{label}: scores must be one of {Phase.ScoreVisibility.values}.")
 
 
+def _check_phase_settings(phase: dict[str, Any], label: str, problems: _Problems) -> None:
+    # Checked here, not left to int()/bool() or the database, so that a bad value is reported
+    # with the others and nothing is written (bool("no") would even show logs).
+    for key in ("selection_limit", "bootstrap_resamples"):
+        value = phase.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.add(f"{label}: {key} must be a whole number of at least 0.")
+    if not isinstance(phase.get("show_logs", False), bool):
+        problems.add(f"{label}: show_logs must be true or false.")
+
+
 def _check_numbers(
-    values: Any, allowed: set[str], label: str, problems: _Problems
+    values: Any, allowed: set[str], label: str, problems: _Problems, *, positive: bool = False
 ) -> None:
     if not isinstance(values, dict):
         problems.add(f"{label} must be a mapping.")
@@ -224,13 +245,15 @@ def _check_numbers(
                 problems.add(f"{label}: count_failed must be true or false.")
         elif not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             problems.add(f"{label}: {key} must be a non-negative number.")
+        elif positive and value == 0:
+            problems.add(f"{label}: {key} must be more than 0.")
 
 
 def _check_data(root: Path, raw: Any, label: str, problems: _Problems) -> DataSpec | None:
     if not isinstance(raw, dict) or "inputs" not in raw or "labels" not in raw:
         problems.add(f"{label}: needs inputs (a folder) and labels (a CSV file).")
         return None
-    inputs = _bundle_file(root, raw["inputs"], f"{label} inputs", problems)
+    inputs = _bundle_file(root, raw["inputs"], f"{label} inputs", problems, folder=True)
     labels = _bundle_file(root, raw["labels"], f"{label} labels", problems)
     if inputs is None or labels is None:
         return None
@@ -308,7 +331,8 @@ def _check_windows(phases: list[PhaseSpec], problems: _Problems) -> None:
     for before, after in zip(ordered, ordered[1:], strict=False):
         if after.opens < before.closes:
             problems.add(
-                f"phase windows overlap: {before.raw['slug']!r} and {after.raw['slug']!r}."
+                f"phase windows overlap: {before.raw.get('slug')!r} and"
+                f" {after.raw.get('slug')!r}."
             )
     slugs = [p.raw.get("slug") for p in phases]
     for slug in {s for s in slugs if slugs.count(s) > 1}:
@@ -486,8 +510,9 @@ def export_challenge(challenge: Challenge, destination: Path) -> Path:
     phases = [_export_phase(phase, destination) for phase in challenge.phases.order_by("order")]
     document = {
         "slug": challenge.slug, "title": challenge.title, "summary": challenge.summary,
-        "task": challenge.task, "description": "README.md", "terms": "TERMS.md",
-        "max_team_size": challenge.max_team_size, "visibility": challenge.visibility,
+        # str(): a fresh import leaves enum members (defaults) here, which YAML cannot dump
+        "task": str(challenge.task), "description": "README.md", "terms": "TERMS.md",
+        "max_team_size": challenge.max_team_size, "visibility": str(challenge.visibility),
         "public_files": public, "phases": phases,
     }
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -109,11 +109,14 @@ class Phase(models.Model):
     )
     primary_metric = models.CharField(max_length=40, default="auroc")
     secondary_metrics = models.JSONField(default=list, blank=True)
+    # RESTRICT, not PROTECT: a set in use cannot be deleted alone, yet deleting the challenge
+    # (which cascades to both the phase and the set) is allowed.
     evaluation_set = models.ForeignKey(
-        EvaluationSet, on_delete=models.PROTECT, related_name="phases", null=True, blank=True
+        EvaluationSet, on_delete=models.RESTRICT, related_name="phases", null=True, blank=True
     )
     sanity_set = models.ForeignKey(
-        EvaluationSet, on_delete=models.PROTECT, related_name="sanity_phases", null=True, blank=True
+        EvaluationSet, on_delete=models.RESTRICT, related_name="sanity_phases", null=True,
+        blank=True,
     )
     limit_cpus = models.FloatField(default=1.0)
     limit_memory_mb = models.PositiveIntegerField(default=2048)

@@ -191,10 +191,11 @@ def team_leave(*, team: Team, user: AbstractBaseUser) -> None:
         raise TeamError(
             "You are the last member of a team with submissions; ask the organisers to close it."
         )
+    target = f"team:{team.pk}"  # delete() clears the pk
     membership.delete()
     if others == 0:
         team.delete()
-    audit_record(verb="team.left", actor=user, challenge=team.challenge, target=f"team:{team.pk}")
+    audit_record(verb="team.left", actor=user, challenge=team.challenge, target=target)
 
 
 @transaction.atomic

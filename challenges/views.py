@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -17,6 +18,10 @@ from challenges.exceptions import ChallengeError
 from challenges.forms import CaptainForm, InvitationForm, TeamCreateForm
 from challenges.models import Challenge, Invitation, JoinRequest, Team
 from challenges.storage import private_path
+
+# Challenges whose valid invitation this session opened: an invite-only challenge is hidden
+# from non-members, yet an invitee must read and accept its terms before joining.
+INVITED_SESSION_KEY = "challenges.invited"
 
 
 def _challenge(request: HttpRequest, slug: str) -> Challenge:
@@ -55,7 +60,9 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def terms(request: HttpRequest, slug: str) -> HttpResponse:
-    challenge = _challenge(request, slug)
+    invited = Challenge.objects.filter(pk__in=request.session.get(INVITED_SESSION_KEY, []))
+    queryset = (selectors.visible_challenges(user=request.user) | invited).distinct()
+    challenge = get_object_or_404(queryset, slug=slug)
     if request.method == "POST":
         services.terms_accept(challenge=challenge, user=request.user)
         messages.success(request, "Thank you: you accepted the data-use terms.")
@@ -170,7 +177,9 @@ def team_leave(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def team_transfer(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     team = _team(request, slug, pk)
     form = CaptainForm(request.POST)
-    new = get_user_model().objects.filter(pk=form.data.get("user_id")).first()
+    if not form.is_valid():
+        raise Http404  # not a user id: filtering on it would be a server error
+    new = get_user_model().objects.filter(pk=form.cleaned_data["user_id"]).first()
     if new is None:
         raise Http404
     _run(request, lambda: services.captain_transfer(team=team, user=request.user, new_captain=new),
@@ -202,6 +211,10 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     item = Invitation.objects.select_related("team__challenge").filter(token=token).first()
     if item is None:
         raise Http404("This invitation link is not valid.")
+    invited = request.session.get(INVITED_SESSION_KEY, [])
+    if (item.used_at is None and item.expires_at > timezone.now()
+            and item.team.challenge_id not in invited):
+        request.session[INVITED_SESSION_KEY] = [*invited, item.team.challenge_id]
     if request.method == "POST" and request.user.is_authenticated:
         accepted = _run(request, lambda: services.invitation_accept(token=token, user=request.user),
                         f"Welcome to team {item.team.name}!")
