@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from challenges.admin_scoping import OrganiserScopedAdmin
+from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline
 from scoring.models import Run
 from scoring.services import submission_rescore
 from submissions.models import Submission
 
 
-class RunInline(admin.TabularInline):
+class RunInline(OrganiserScopedInline, admin.TabularInline):
     model = Run
     extra = 0
     can_delete = False
@@ -25,7 +25,10 @@ class SubmissionAdmin(OrganiserScopedAdmin):
     challenge_path = "phase__challenge"
     list_display = ["__str__", "kind", "status", "error_class", "is_baseline", "selected",
                     "attempts", "created_at"]
-    list_filter = ["status", "error_class", "kind", "is_baseline", "phase__challenge", "phase"]
+    # RelatedOnly: the filter must not list other organisers' challenges and phases.
+    list_filter = ["status", "error_class", "kind", "is_baseline",
+                   ("phase__challenge", admin.RelatedOnlyFieldListFilter),
+                   ("phase", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["team__name", "created_by__username", "sha256", "uid"]
     readonly_fields = [f.name for f in Submission._meta.fields if f.name not in ("is_baseline",)]
     actions = ["rescore"]

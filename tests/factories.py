@@ -60,6 +60,7 @@ class PhaseFactory(factory.django.DjangoModelFactory):
 class TeamFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Team
+        skip_postgeneration_save = True  # the hook below writes related rows only
 
     challenge = factory.SubFactory(ChallengeFactory)
     name = factory.Sequence(lambda n: f"Team {n}")

@@ -135,8 +135,6 @@ def test_list_filters_do_not_name_other_challenges(client, world, olga, model) -
     assert "Their Team" not in page
 
 
-@pytest.mark.xfail(strict=True, reason="submissions/admin.py: list_filter phase__challenge and "
-                   "phase list every challenge and phase; use admin.RelatedOnlyFieldListFilter")
 def test_the_submission_filters_do_not_name_other_challenges(client, world, olga) -> None:
     client.force_login(olga)
 

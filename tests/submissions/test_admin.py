@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from scoring.models import Run
+from submissions.models import Submission
+
+
+@pytest.mark.django_db
+def test_an_organiser_sees_the_runs_of_a_submission_in_the_admin(client, olga, phase, team_a, alice):
+    submission = Submission.objects.create(
+        phase=phase, team=team_a, created_by=alice, number=1, kind="bundle",
+        filename="m.zip", file_path="x", sha256="0" * 64, size=1, status="failed")
+    Run.objects.create(submission=submission, lane="hidden", attempt=1,
+                       container_name="heldout-run-marker-a1-hidden", log_tail="hidden log")
+    client.force_login(olga)
+    page = client.get(reverse("admin:submissions_submission_change", args=[submission.pk]))
+    assert page.status_code == 200
+    assert b"heldout-run-marker-a1-hidden" in page.content
