@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from sklearn.metrics import roc_auc_score
 
@@ -33,7 +34,7 @@ def write_predictions(ids=None):
 
 
 def assert_clean(submission: Submission) -> None:
-    prefix = f"heldout-run-{submission.pk}-"
+    prefix = f"{settings.HELDOUT_CONTAINER_PREFIX}{submission.pk}-"
     assert containers_named(prefix) == []
     assert volumes_named(prefix) == []
 
