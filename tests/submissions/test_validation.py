@@ -600,7 +600,9 @@ def test_it_counts_real_bytes_when_declared_sizes_were_trusted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Simulates declared sizes that fooled the up-front checks: only the byte counter is left.
-    monkeypatch.setattr(validation, "_check_totals", lambda infos, size, limits: None)
+    monkeypatch.setattr(
+        "submissions.validation.bundle._check_totals", lambda infos, size, limits: None
+    )
     path = make_zip(tmp_path / "b.zip", {"predict.py": PREDICT, "a.bin": os.urandom(600_000),
                                          "b.bin": os.urandom(600_000)})
     dest = tmp_path / "out"
