@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "rest_framework",
     "drf_spectacular",
+    "accounts",
     "challenges",
     "submissions",
     "scoring",
@@ -141,6 +142,7 @@ else:
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -152,6 +154,9 @@ CELERY_TASK_ROUTES = {"scoring.tasks.evaluate_submission": {"queue": "scoring"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("HELDOUT_CELERY_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-runs": {"task": "scoring.tasks.sweep_stuck_runs", "schedule": 60.0},
+    "refresh-closed-leaderboards": {
+        "task": "scoring.tasks.refresh_closed_leaderboards", "schedule": 60.0,
+    },
 }
 
 # --- Scoring ----------------------------------------------------------------------------
@@ -160,13 +165,60 @@ HELDOUT_MAX_ATTEMPTS = env_int("HELDOUT_MAX_ATTEMPTS", 3, minimum=1)
 HELDOUT_CONTAINER_PREFIX = env_str("HELDOUT_CONTAINER_PREFIX", "heldout-run-")
 HELDOUT_MAX_IMAGE_BYTES = env_int("HELDOUT_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1)
 HELDOUT_DATA_DIR = env_str("HELDOUT_DATA_DIR")
+HELDOUT_SUBGROUP_MIN_CASES = env_int("HELDOUT_SUBGROUP_MIN_CASES", 20, minimum=1)
+HELDOUT_SUBGROUP_MIN_POSITIVES = env_int("HELDOUT_SUBGROUP_MIN_POSITIVES", 10, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 
+# The REST API (/api/v1/, see heldout/api.py). Token first, so that an anonymous request is
+# answered 401 with a WWW-Authenticate header; the session serves the browser (with CSRF).
+# Throttles count in the default cache: give every web node a shared cache (Redis) in
+# production, or each process counts on its own.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "heldout.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.throttling.AnonThrottle",
+        "accounts.throttling.UserThrottle",
+        "accounts.throttling.TokenThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("HELDOUT_API_RATE_ANON", "60/minute"),
+        "user": env_str("HELDOUT_API_RATE_USER", "600/minute"),
+        "token": env_str("HELDOUT_API_RATE_TOKEN", "300/minute"),
+        "login": env_str("HELDOUT_API_RATE_LOGIN", "10/minute"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Heldout API",
+    "DESCRIPTION": (
+        "Challenges, teams, submissions and leaderboards of Heldout. Authenticate with "
+        "`Authorization: Token <key>` (create a token on your profile page or with "
+        "POST /api/v1/auth/token/). Errors are JSON `{\"code\": ..., \"detail\": ...}` "
+        "with a stable `code`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
+    "ENUM_NAME_OVERRIDES": {
+        "SubmissionKindEnum": "challenges.models.Phase.Kind",
+        "SubmissionStatusEnum": "submissions.models.Submission.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "heldout.api.document_errors",
+    ],
 }
 
 LOGGING = {

@@ -8,7 +8,10 @@ admin.site.site_title = "Heldout admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
+    path("api/", include("heldout.api")),
     path("", include("submissions.urls")),
+    path("", include("scoring.urls")),
     path("", include("challenges.urls")),
 ]

@@ -289,6 +289,6 @@ def _after_finish(submission_pk: int, status: str) -> None:
     from scoring.tasks import notify_team, refresh_leaderboard
 
     notify_team.delay(submission_pk=submission_pk)
-    if status == Status.SUCCEEDED:
-        phase_pk = Submission.objects.values_list("phase_id", flat=True).get(pk=submission_pk)
-        refresh_leaderboard.delay(phase_pk=phase_pk)
+    # Every final status can change a board (a failed re-score removes an entry).
+    phase_pk = Submission.objects.values_list("phase_id", flat=True).get(pk=submission_pk)
+    refresh_leaderboard.delay(phase_pk=phase_pk)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -120,7 +121,62 @@ def notify_team(*, submission_pk: int) -> None:
     )
 
 
-def leaderboard_refresh(*, phase_pk: int) -> None:
-    from scoring.leaderboard import recompute
+# --- leaderboards -------------------------------------------------------------------------
+#
+# Coalescing: every scored submission *requests* a refresh, which enqueues the computation
+# `LEADERBOARD_COALESCE_SECONDS` later, carrying the request time. A computation reads the
+# clock before reading results (the snapshot's `as_of`), so a request made at or before a
+# snapshot's `as_of` is already covered and its task returns at once: a burst of results
+# within the delay costs one bootstrap. A cache lock keeps two workers from computing the same
+# phase at once (a request arriving meanwhile is deferred, not dropped); the snapshot write
+# itself refuses to replace newer data, so correctness never depends on the lock (a per-process
+# cache only makes the lock per-process).
 
-    recompute(phase_pk=phase_pk)
+LEADERBOARD_COALESCE_SECONDS = 5
+LEADERBOARD_LOCK_SECONDS = 10 * 60
+
+
+def leaderboard_request(
+    *, phase_pk: int, requested_at: datetime | None = None,
+    countdown: float = LEADERBOARD_COALESCE_SECONDS,
+) -> None:
+    """Ask for the phase's boards to be recomputed soon from data as of `requested_at`."""
+    from scoring.tasks import recompute_leaderboard
+
+    at = requested_at or timezone.now()
+    recompute_leaderboard.apply_async(
+        kwargs={"phase_pk": phase_pk, "requested_at": at.isoformat()}, countdown=countdown
+    )
+
+
+def leaderboard_refresh(*, phase_pk: int, requested_at: datetime | None = None) -> bool:
+    """Recompute the phase's boards unless a snapshot already covers `requested_at`.
+    Returns whether a computation ran here."""
+    from scoring.leaderboard import recompute
+    from scoring.selectors import snapshot_as_of
+
+    if requested_at is not None:
+        as_of = snapshot_as_of(phase_pk=phase_pk)
+        if as_of is not None and as_of >= requested_at:
+            return False
+    lock = f"heldout:leaderboard:{phase_pk}"
+    if not cache.add(lock, "1", timeout=LEADERBOARD_LOCK_SECONDS):
+        leaderboard_request(phase_pk=phase_pk, requested_at=requested_at or timezone.now())
+        return False
+    try:
+        recompute(phase_pk=phase_pk)
+    finally:
+        cache.delete(lock)
+    return True
+
+
+def leaderboard_refresh_closed(*, now: datetime | None = None) -> list[int]:
+    """Request a final computation for every phase that closed since its boards were
+    computed (the beat runs this every minute). Returns the phases' primary keys."""
+    from scoring.selectors import phases_due_at_close
+
+    now = now or timezone.now()
+    due = list(phases_due_at_close(now=now).values_list("pk", flat=True))
+    for phase_pk in due:
+        leaderboard_request(phase_pk=phase_pk, requested_at=now, countdown=0)
+    return due

@@ -21,9 +21,28 @@ def notify_team(*, submission_pk: int) -> None:
 
 @heldout_task()
 def refresh_leaderboard(*, phase_pk: int) -> None:
+    """A new or re-scored result landed: request a (coalesced) recomputation."""
+    from scoring.services import leaderboard_request
+
+    leaderboard_request(phase_pk=phase_pk)
+
+
+@heldout_task()
+def recompute_leaderboard(*, phase_pk: int, requested_at: str) -> None:
+    """Recompute the phase's boards unless a newer snapshot covers `requested_at`."""
+    from datetime import datetime
+
     from scoring.services import leaderboard_refresh
 
-    leaderboard_refresh(phase_pk=phase_pk)
+    leaderboard_refresh(phase_pk=phase_pk, requested_at=datetime.fromisoformat(requested_at))
+
+
+@heldout_task()
+def refresh_closed_leaderboards() -> None:
+    """Beat: final boards for phases that closed since their last computation."""
+    from scoring.services import leaderboard_refresh_closed
+
+    leaderboard_refresh_closed()
 
 
 @heldout_task()

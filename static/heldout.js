@@ -12,8 +12,11 @@ function csrfToken() {
   return field ? field.value : "";
 }
 
+// Refresh the element from data-poll-url every data-poll-interval ms (default 2 s) until its
+// content holds [data-final].
 function pollLive(container) {
   const url = container.dataset.pollUrl;
+  const every = Number(container.dataset.pollInterval) || 2000;
   const tick = async () => {
     try {
       const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
@@ -22,9 +25,9 @@ function pollLive(container) {
         if (container.querySelector("[data-final]")) return;
       }
     } catch (error) { /* network blip: try again on the next tick */ }
-    setTimeout(tick, 2000);
+    setTimeout(tick, every);
   };
-  setTimeout(tick, 1500);
+  setTimeout(tick, container.dataset.pollInterval ? every : 1500);
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

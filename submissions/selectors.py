@@ -66,7 +66,8 @@ def quota_status(*, phase: Phase, team: Team) -> QuotaStatus:
 def team_submissions(*, phase: Phase, team: Team) -> QuerySet[Submission]:
     return (
         Submission.objects.filter(phase=phase, team=team)
-        .select_related("created_by", "phase", "team")
+        .select_related("created_by", "phase", "team", "result")
+        .defer("result__case_scores", "result__case_labels")
         .order_by("-number")
     )
 
@@ -83,6 +84,22 @@ def can_view_submission(*, submission: Submission, user: Any) -> bool:
 def scores_visible(*, submission: Submission, user: Any) -> bool:
     """Participants see scores live, or only after close for `after-close` phases."""
     return scores_visible_for_phase(phase=submission.phase, user=user)
+
+
+def visible_metric_parts(*, submission: Submission, user: Any) -> list[str]:
+    """Which parts of a result's metrics a viewer may read. While the private board is
+    hidden, a team sees only public-part scores: "all" and "private" include private cases."""
+    if not scores_visible(submission=submission, user=user):
+        return []
+    result = getattr(submission, "result", None)
+    if result is None:
+        return []
+    if "public" not in result.metrics:
+        return ["all"]
+    from scoring.selectors import board_visible
+
+    private_ok, _ = board_visible(phase=submission.phase, user=user, board="private")
+    return ["public", "private", "all"] if private_ok else ["public"]
 
 
 def hidden_logs_visible(*, submission: Submission, user: Any) -> bool:

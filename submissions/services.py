@@ -183,6 +183,12 @@ def _create_locked(
     return submission
 
 
+def _refresh_board(phase_pk: int) -> None:
+    from scoring.tasks import refresh_leaderboard
+
+    refresh_leaderboard.delay(phase_pk=phase_pk)
+
+
 def _enqueue(submission_pk: int) -> None:
     from scoring.tasks import evaluate_submission
 
@@ -208,6 +214,8 @@ def submission_select(*, submission: Submission, user: Any, selected: bool) -> S
             )
     Submission.objects.filter(pk=submission.pk).update(selected=selected)
     submission.refresh_from_db()
+    if phase.selection_limit:  # selected entries are what the board ranks
+        transaction.on_commit(lambda: _refresh_board(phase.pk))
     audit_record(verb="submission.selected" if selected else "submission.unselected",
                  actor=user, challenge=phase.challenge, target=f"submission:{submission.pk}")
     return submission

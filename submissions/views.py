@@ -85,15 +85,27 @@ def _viewable(request: HttpRequest, uid: str) -> Submission:
     return submission
 
 
+def _metric_rows(result: object, parts: list[str]) -> list[tuple[str, list[float | None]]]:
+    if result is None:
+        return []
+    metrics = result.metrics  # type: ignore[attr-defined]
+    return [(name, [metrics.get(part, {}).get(name) for part in parts])
+            for name in metrics.get("all", {})]
+
+
 def _submission_context(request: HttpRequest, submission: Submission) -> dict[str, object]:
     runs = list(submission.runs.filter(attempt=submission.attempts).order_by("started_at"))
     hidden_logs = selectors.hidden_logs_visible(submission=submission, user=request.user)
     show_scores = selectors.scores_visible(submission=submission, user=request.user)
-    result = getattr(submission, "result", None) if show_scores else None
+    parts = selectors.visible_metric_parts(submission=submission, user=request.user)
+    result = getattr(submission, "result", None) if parts else None
     return {
         "submission": submission, "phase": submission.phase,
         "challenge": submission.phase.challenge, "runs": runs, "result": result,
         "show_scores": show_scores,
+        "metric_rows": _metric_rows(result, parts),
+        "metric_parts": parts,
+        "private_pending": parts == ["public"],
         "visible_logs": {
             run.pk: run.log_tail for run in runs
             if run.lane == Run.Lane.SANITY or hidden_logs

@@ -1,0 +1,278 @@
+"""REST API for submissions, final-entry selection, quotas and resumable uploads.
+
+Every write goes through submissions.services (window, kind, membership, terms and quota
+checks under the team's row lock); every read is scoped by submissions.selectors, exactly as
+on the pages. Large archives use the resumable upload: start a session, PUT chunks at the
+offset the server reports, then finish it into a submission.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException, NotFound
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from challenges import selectors as challenge_selectors
+from challenges.api import get_phase
+from challenges.models import Phase, Team
+from scoring.selectors import board_visible
+from submissions import selectors, services
+from submissions.exceptions import InvalidUpload, NotAMember, SubmissionError
+from submissions.models import Submission, UploadSession
+from submissions.serializers import (
+    ChunkOffsetSerializer,
+    QuotaSerializer,
+    SubmissionCreateSerializer,
+    SubmissionDetailSerializer,
+    SubmissionSelectSerializer,
+    SubmissionSerializer,
+    UploadSessionSerializer,
+    UploadStartSerializer,
+    idempotency_key,
+)
+from submissions.uploads import read_chunks, stage_chunks
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    pattern=r"^[!-~]{1,100}$",
+    description="Retrying with the same key returns the submission the first request created "
+    "(per user), so a dropped connection never costs quota twice.",
+)
+
+
+class UploadConflict(APIException):
+    """A chunk at the wrong offset (or for a finished upload): the body says where to resume."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+    def __init__(self, error: SubmissionError, session: UploadSession) -> None:
+        super().__init__(detail=error.message, code=error.code)
+        self.extra = {"received": session.received, "size": session.total_size}
+
+
+def viewer_flags(phase: Phase, user: Any) -> dict[str, bool]:
+    """What this user may see of submissions in this phase, from the pages' selectors."""
+    return {
+        "scores_visible": selectors.scores_visible_for_phase(phase=phase, user=user),
+        "private_visible": board_visible(phase=phase, user=user, board="private")[0],
+    }
+
+
+def submission_queryset() -> Any:
+    return Submission.objects.select_related(
+        "phase__challenge", "team", "created_by", "result"
+    ).defer("result__case_scores", "result__case_labels", "result__subgroups")
+
+
+def submission_body(request: Request, submission: Submission, *, detail: bool = False) -> Any:
+    submission = submission_queryset().get(pk=submission.pk)
+    flags = viewer_flags(submission.phase, request.user)
+    flags["hidden_logs_visible"] = selectors.hidden_logs_visible(
+        submission=submission, user=request.user)
+    serializer = SubmissionDetailSerializer if detail else SubmissionSerializer
+    return serializer(submission, context=flags).data
+
+
+def viewable_submission(request: Request, uid: Any) -> Submission:
+    """404 unless the user is on the submission's team or organises its challenge; the same
+    answer whether it does not exist or is not theirs."""
+    submission: Submission | None = submission_queryset().filter(uid=uid).first()
+    if submission is None or not selectors.can_view_submission(
+        submission=submission, user=request.user
+    ):
+        raise NotFound("No such submission.")
+    return submission
+
+
+def team_or_refuse(phase: Phase, user: Any) -> Team:
+    team = challenge_selectors.team_for_user(challenge=phase.challenge, user=user)
+    if team is None:
+        raise NotAMember("Join or create a team in this challenge first.")
+    return team
+
+
+@extend_schema(tags=["submissions"])
+class PhaseSubmissions(ListAPIView):
+    serializer_class = SubmissionSerializer
+
+    def get_parsers(self):  # type: ignore[no-untyped-def]
+        return [MultiPartParser()]
+
+    def get_phase(self) -> Phase:
+        if not hasattr(self, "_phase"):
+            self._phase = get_phase(self.request, self.kwargs["slug"], self.kwargs["phase"])
+        return self._phase
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        phase = self.get_phase()
+        team = challenge_selectors.team_for_user(challenge=phase.challenge, user=self.request.user)
+        if team is None:
+            return Submission.objects.none()
+        return selectors.team_submissions(phase=phase, team=team).select_related(
+            "phase__challenge", "result"
+        ).defer("result__case_scores", "result__case_labels", "result__subgroups")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return viewer_flags(self.get_phase(), self.request.user)
+
+    @extend_schema(summary="Your team's submissions in a phase, newest first")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Submit a file (multipart: file, kind)", request=SubmissionCreateSerializer,
+        responses={201: SubmissionSerializer}, parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request: Request, slug: str, phase: str) -> Response:
+        item = self.get_phase()
+        key = idempotency_key(request)
+        data = SubmissionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = team_or_refuse(item, request.user)
+        upload, kind = data.validated_data["file"], data.validated_data["kind"]
+        staged = stage_chunks(upload.chunks(), filename=upload.name or "upload",
+                              max_bytes=services.max_upload_bytes(kind))
+        submission = services.submission_create(
+            phase=item, team=team, user=request.user, kind=kind, staged=staged,
+            idempotency_key=key,
+        )
+        return Response(submission_body(request, submission), status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetail(APIView):
+    @extend_schema(tags=["submissions"], responses=SubmissionDetailSerializer,
+                   summary="A submission: status, error, scores and logs you may see")
+    def get(self, request: Request, id: Any) -> Response:  # noqa: A002 (the URL's name)
+        submission = viewable_submission(request, id)
+        return Response(submission_body(request, submission, detail=True))
+
+
+class SubmissionSelect(APIView):
+    @extend_schema(tags=["submissions"], request=SubmissionSelectSerializer,
+                   responses=SubmissionSerializer,
+                   summary="Mark (or unmark) a final entry for the leaderboard")
+    def post(self, request: Request, id: Any) -> Response:  # noqa: A002
+        data = SubmissionSelectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission = services.submission_select(
+            submission=viewable_submission(request, id), user=request.user,
+            selected=data.validated_data["selected"],
+        )
+        return Response(submission_body(request, submission))
+
+
+class SubmissionCancel(APIView):
+    @extend_schema(tags=["submissions"], request=None, responses=SubmissionSerializer,
+                   summary="Cancel a submission still waiting in the queue")
+    def post(self, request: Request, id: Any) -> Response:  # noqa: A002
+        submission = services.submission_cancel(
+            submission=viewable_submission(request, id), user=request.user)
+        return Response(submission_body(request, submission))
+
+
+class Quota(APIView):
+    @extend_schema(tags=["submissions"], responses=QuotaSerializer,
+                   summary="Your team's quota in a phase")
+    def get(self, request: Request, slug: str, phase: str) -> Response:
+        item = get_phase(request, slug, phase)
+        quota = selectors.quota_status(phase=item, team=team_or_refuse(item, request.user))
+        return Response(QuotaSerializer(quota).data)
+
+
+# --- resumable uploads -------------------------------------------------------------------
+
+
+class RawBody(BaseParser):
+    """Declares the chunk body for content negotiation; the view streams it unparsed."""
+
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        return stream
+
+
+def own_session(request: Request, uid: Any) -> UploadSession:
+    session: UploadSession | None = UploadSession.objects.select_related(
+        "phase__challenge", "submission").filter(uid=uid, user=request.user).first()
+    if session is None:
+        raise NotFound("No such upload.")
+    return session
+
+
+class UploadStart(APIView):
+    @extend_schema(tags=["uploads"], request=UploadStartSerializer,
+                   responses={201: UploadSessionSerializer},
+                   summary="Start a resumable upload (kind, filename, size)")
+    def post(self, request: Request, slug: str, phase: str) -> Response:
+        item = get_phase(request, slug, phase)
+        data = UploadStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.upload_session_start(
+            phase=item, user=request.user, kind=data.validated_data["kind"],
+            filename=data.validated_data["filename"], total_size=data.validated_data["size"])
+        return Response(UploadSessionSerializer(session).data, status=status.HTTP_201_CREATED)
+
+
+class UploadChunk(APIView):
+    parser_classes = [RawBody]
+
+    @extend_schema(tags=["uploads"], responses=UploadSessionSerializer,
+                   summary="Where to resume: the bytes received so far")
+    def get(self, request: Request, id: Any) -> Response:  # noqa: A002
+        return Response(UploadSessionSerializer(own_session(request, id)).data)
+
+    @extend_schema(
+        tags=["uploads"], summary="Append a chunk at ?offset= (the raw request body)",
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        parameters=[ChunkOffsetSerializer], responses=UploadSessionSerializer,
+    )
+    def put(self, request: Request, id: Any) -> Response:  # noqa: A002
+        session = own_session(request, id)
+        query = ChunkOffsetSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stream = request.stream
+        chunks = read_chunks(stream) if stream is not None else iter(())
+        try:
+            session = services.upload_session_append(
+                session=session, offset=query.validated_data["offset"], chunks=chunks)
+        except InvalidUpload as error:
+            session.refresh_from_db()
+            raise UploadConflict(error, session) from None
+        return Response(UploadSessionSerializer(session).data)
+
+
+class UploadFinish(APIView):
+    """Finishing is idempotent per upload: a retry returns the submission the first finish
+    created. No Idempotency-Key here: the upload id already is one (and the service cannot
+    link one submission to two upload sessions)."""
+
+    @extend_schema(tags=["uploads"], request=None, responses={201: SubmissionSerializer},
+                   summary="Turn a complete upload into a submission (safe to retry)")
+    def post(self, request: Request, id: Any) -> Response:  # noqa: A002
+        session = own_session(request, id)
+        team = team_or_refuse(session.phase, request.user)
+        submission = services.upload_session_finish(session=session, team=team)
+        return Response(submission_body(request, submission), status=status.HTTP_201_CREATED)
+
+
+PHASE = "challenges/<slug:slug>/phases/<slug:phase>"
+
+urlpatterns = [
+    path(f"{PHASE}/submissions/", PhaseSubmissions.as_view(), name="submission-list"),
+    path(f"{PHASE}/quota/", Quota.as_view(), name="quota"),
+    path(f"{PHASE}/uploads/", UploadStart.as_view(), name="upload-start"),
+    path("submissions/<uuid:id>/", SubmissionDetail.as_view(), name="submission-detail"),
+    path("submissions/<uuid:id>/select/", SubmissionSelect.as_view(), name="submission-select"),
+    path("submissions/<uuid:id>/cancel/", SubmissionCancel.as_view(), name="submission-cancel"),
+    path("uploads/<uuid:id>/", UploadChunk.as_view(), name="upload-detail"),
+    path("uploads/<uuid:id>/finish/", UploadFinish.as_view(), name="upload-finish"),
+]

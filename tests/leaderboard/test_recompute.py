@@ -1,0 +1,144 @@
+"""When boards are recomputed: after each scored result (bursts coalesced), after a
+re-score, when a phase closes; and never by a page view."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from unittest import mock
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from scoring import leaderboard, services, tasks
+from scoring.models import LeaderboardSnapshot, Result
+from scoring.pipeline import _to_bytes
+from tests.leaderboard.conftest import close_phase
+
+
+@pytest.fixture
+def queued(monkeypatch):  # type: ignore[no-untyped-def]
+    """Capture enqueued recomputations instead of sending them to a broker."""
+    calls = mock.create_autospec(tasks.recompute_leaderboard.apply_async)
+    monkeypatch.setattr(tasks.recompute_leaderboard, "apply_async", calls)
+    return calls
+
+
+@pytest.fixture
+def computations(monkeypatch):  # type: ignore[no-untyped-def]
+    spy = mock.Mock(wraps=leaderboard.recompute)
+    monkeypatch.setattr(leaderboard, "recompute", spy)
+    return spy
+
+
+def run_queued(queued) -> None:  # type: ignore[no-untyped-def]
+    for call in queued.call_args_list:
+        tasks.recompute_leaderboard(**call.kwargs["kwargs"])
+    queued.reset_mock()
+
+
+def entries(phase, board="public") -> list[dict]:
+    return LeaderboardSnapshot.objects.get(phase=phase, board=board).payload["entries"]
+
+
+def test_a_scored_result_requests_a_delayed_recomputation(phase, queued):
+    before = timezone.now()
+    tasks.refresh_leaderboard(phase_pk=phase.pk)  # what the pipeline calls on success
+    (call,) = queued.call_args_list
+    assert call.kwargs["countdown"] == services.LEADERBOARD_COALESCE_SECONDS > 0
+    assert call.kwargs["kwargs"]["phase_pk"] == phase.pk
+    assert datetime.fromisoformat(call.kwargs["kwargs"]["requested_at"]) >= before
+
+
+def test_a_burst_of_results_costs_one_recomputation(phase, cast, queued, computations):
+    for _ in range(10):
+        tasks.refresh_leaderboard(phase_pk=phase.pk)
+    assert queued.call_count == 10
+    run_queued(queued)
+    assert computations.call_count == 1
+    assert len(entries(phase)) == 3
+
+
+def test_a_result_after_the_snapshot_is_not_skipped(phase, cast, queued, computations,
+                                                    add_result, model_scores, team_c):
+    tasks.refresh_leaderboard(phase_pk=phase.pk)
+    run_queued(queued)
+    newer = add_result(team_c, model_scores["five"])
+    tasks.refresh_leaderboard(phase_pk=phase.pk)
+    run_queued(queued)
+    assert computations.call_count == 2
+    assert str(newer.uid) in {e["key"] for e in entries(phase)}
+
+
+def test_a_rescored_result_moves_the_board(phase, cast, queued, table):
+    tasks.refresh_leaderboard(phase_pk=phase.pk)
+    run_queued(queued)
+    assert entries(phase)[0]["team"] == "Team A"
+    # Re-scoring Team C's submission stored better predictions (its result row is updated).
+    better = np.where(table.y == 1, 0.9, 0.1)
+    public = table.split == "public"
+    Result.objects.filter(submission=cast.c_best).update(
+        case_scores=_to_bytes(better), metrics={"public": {"auroc": 1.0}, "private": {}})
+    tasks.refresh_leaderboard(phase_pk=phase.pk)
+    run_queued(queued)
+    assert entries(phase)[0]["team"] == "Team C"
+    assert entries(phase)[0]["metrics"]["auroc"] == 1.0 and public.any()
+
+
+def test_a_computation_never_overwrites_newer_data(phase, cast):
+    leaderboard.recompute(phase_pk=phase.pk)
+    future = (timezone.now() + timedelta(hours=1)).isoformat()
+    for snapshot in LeaderboardSnapshot.objects.filter(phase=phase):
+        snapshot.payload = {**snapshot.payload, "as_of": future, "entries": []}
+        snapshot.save()
+    assert leaderboard.recompute(phase_pk=phase.pk) is False
+    assert entries(phase) == []
+
+
+def test_a_busy_phase_defers_the_request_instead_of_computing_twice(phase, cast, queued,
+                                                                     computations):
+    cache.add(f"heldout:leaderboard:{phase.pk}", "1")
+    try:
+        assert services.leaderboard_refresh(phase_pk=phase.pk, requested_at=timezone.now()) \
+            is False
+    finally:
+        cache.delete(f"heldout:leaderboard:{phase.pk}")
+    assert computations.call_count == 0 and queued.call_count == 1
+    run_queued(queued)
+    assert computations.call_count == 1
+
+
+def test_the_beat_finalises_boards_of_phases_that_closed(phase, cast, queued):
+    leaderboard.recompute(phase_pk=phase.pk)
+    assert services.leaderboard_refresh_closed() == []  # still open
+    close_phase(phase)
+    tasks.refresh_closed_leaderboards()
+    (call,) = queued.call_args_list
+    assert call.kwargs["kwargs"]["phase_pk"] == phase.pk and call.kwargs["countdown"] == 0
+    run_queued(queued)
+    payload = LeaderboardSnapshot.objects.get(phase=phase, board="private").payload
+    assert payload["final"] is True
+    assert services.leaderboard_refresh_closed() == []  # nothing left to do
+    assert not queued.called
+
+
+def test_the_beat_schedule_runs_the_close_task(settings):
+    tasks_scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "scoring.tasks.refresh_closed_leaderboards" in tasks_scheduled
+
+
+def test_page_views_never_compute(phase, cast, client, computations, monkeypatch, olga):
+    leaderboard.recompute(phase_pk=phase.pk)
+    computations.reset_mock()
+    bootstrap = mock.Mock(side_effect=AssertionError("a page ran the bootstrap"))
+    monkeypatch.setattr("scoring.leaderboard.rank_entries", bootstrap)
+    monkeypatch.setattr("scoring.ranking.rank_entries", bootstrap)
+    client.force_login(olga)
+    base = f"/challenges/{phase.challenge.slug}/phases/{phase.slug}/"
+    key = str(cast.a_best.uid)
+    for path in ("", "leaderboard/public/", "leaderboard/private/live/",
+                 f"leaderboard/public/{key}/", "leaderboard/private/export.csv",
+                 "leaderboard/public/export.json"):
+        assert client.get(base + path).status_code == 200, path
+    assert computations.call_count == 0 and not bootstrap.called
