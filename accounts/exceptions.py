@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from heldout.exceptions import DomainError
 
-class AccountError(Exception):
+
+class AccountError(DomainError):
     code = "account_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class InvalidCredentials(AccountError):

@@ -144,6 +144,17 @@ def _check_challenge_fields(root: Path, raw: dict[str, Any], problems: _Problems
     for key in ("slug", "title", "task", "phases"):
         if key not in raw:
             problems.add(f"challenge.yaml needs {key!r}.")
+    _check_challenge_values(raw, problems)
+    for key in ("description", "terms"):
+        if key in raw:
+            _bundle_file(root, raw[key], key, problems)
+    for relative in raw.get("public_files") or []:
+        _bundle_file(root, relative, "public_files", problems)
+    if "phases" in raw and (not isinstance(raw["phases"], list) or not raw["phases"]):
+        problems.add("phases must be a non-empty list.")
+
+
+def _check_challenge_values(raw: dict[str, Any], problems: _Problems) -> None:
     if "slug" in raw and not SLUG.match(str(raw["slug"])):
         problems.add(f"slug {raw['slug']!r} may use only lower-case letters, digits, - and _.")
     if "task" in raw and raw["task"] not in Challenge.Task.values:
@@ -153,13 +164,6 @@ def _check_challenge_fields(root: Path, raw: dict[str, Any], problems: _Problems
     size = raw.get("max_team_size", 5)
     if not isinstance(size, int) or size < 1:
         problems.add("max_team_size must be a whole number of at least 1.")
-    for key in ("description", "terms"):
-        if key in raw:
-            _bundle_file(root, raw[key], key, problems)
-    for relative in raw.get("public_files") or []:
-        _bundle_file(root, relative, "public_files", problems)
-    if "phases" in raw and (not isinstance(raw["phases"], list) or not raw["phases"]):
-        problems.add("phases must be a non-empty list.")
 
 
 def _parse_time(value: Any, what: str, problems: _Problems) -> datetime | None:

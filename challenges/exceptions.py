@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from heldout.exceptions import DomainError
 
-class ChallengeError(Exception):
+
+class ChallengeError(DomainError):
     code = "challenge_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class TermsNotAccepted(ChallengeError):

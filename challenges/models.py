@@ -61,7 +61,9 @@ class EvaluationSet(models.Model):
     Paths are relative to settings.PRIVATE_ROOT, which no URL serves.
     """
 
-    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="evaluation_sets")
+    challenge = models.ForeignKey(
+        Challenge, on_delete=models.CASCADE, related_name="evaluation_sets"
+    )
     name = models.CharField(max_length=100)
     is_public = models.BooleanField(
         default=False, help_text="Sanity sets are public slices; their run logs are shown."
@@ -245,7 +247,9 @@ class Invitation(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(blank=True, help_text="Blank for a shareable link.")
     token = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -280,6 +284,9 @@ class JoinRequest(models.Model):
                 name="one_pending_request_per_team",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user} asks to join {self.team} ({self.status})"
 
 
 class AuditEvent(models.Model):

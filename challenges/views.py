@@ -167,7 +167,9 @@ def team_invite(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def team_leave(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     team = _team(request, slug, pk)
     challenge = team.challenge
-    if _run(request, lambda: services.team_leave(team=team, user=request.user), "You left the team."):
+    left = _run(request, lambda: services.team_leave(team=team, user=request.user),
+                "You left the team.")
+    if left:
         return redirect(challenge)
     return redirect(team)
 

@@ -51,12 +51,10 @@ from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.api import AuthTokenView
-from accounts.exceptions import AccountError
 from challenges import api as challenges_api
-from challenges.exceptions import ChallengeError
+from heldout.exceptions import DomainError
 from scoring import api as scoring_api
 from submissions import api as submissions_api
-from submissions.exceptions import SubmissionError
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +70,7 @@ STATUS_BY_CODE = {
     "submission_error": 409, "token_limit": 409,
     "quota_exceeded": 429, "throttled": 429,
 }
-DOMAIN_ERRORS = (ChallengeError, SubmissionError, AccountError)
+DOMAIN_ERRORS = (DomainError,)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from heldout.exceptions import DomainError
 
-class SubmissionError(Exception):
+
+class SubmissionError(DomainError):
     """Base: `code` is the stable machine-readable name used by the API."""
 
     code = "submission_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class PhaseClosed(SubmissionError):

@@ -8,7 +8,9 @@ from submissions.models import Submission
 
 
 @pytest.mark.django_db
-def test_an_organiser_sees_the_runs_of_a_submission_in_the_admin(client, olga, phase, team_a, alice):
+def test_an_organiser_sees_the_runs_of_a_submission_in_the_admin(
+    client, olga, phase, team_a, alice
+):
     submission = Submission.objects.create(
         phase=phase, team=team_a, created_by=alice, number=1, kind="bundle",
         filename="m.zip", file_path="x", sha256="0" * 64, size=1, status="failed")
