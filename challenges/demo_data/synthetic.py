@@ -126,6 +126,6 @@ def _synthetic_film_image(seed: int, px: int = 256) -> Callable[[Film], Image.Im
                 continue
             cx, cy, radius = located
             image += 110.0 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (radius / 2) ** 2))
-        return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), mode="L")
+        return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))  # 2-D uint8: mode L
 
     return render
