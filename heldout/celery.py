@@ -24,7 +24,7 @@ def ensure_broker_folders() -> None:
             Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(parents=True, exist_ok=True)
 
 
-@import_modules.connect
-@before_task_publish.connect
+@import_modules.connect  # type: ignore[untyped-decorator]
+@before_task_publish.connect  # type: ignore[untyped-decorator]
 def _before_broker_use(**kwargs: object) -> None:
     ensure_broker_folders()
