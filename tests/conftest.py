@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_fixtures import (  # noqa: F401 - one shared Chromium for every browser test
+    artifacts,
+    browser,
+    new_context,
+    playwright_driver,
+    pytest_runtest_makereport,
+)
 from tests.factories import ChallengeFactory, PhaseFactory, TeamFactory, UserFactory, add_member
 
 REPO = Path(__file__).resolve().parents[1]

@@ -38,12 +38,6 @@ from scoring.models import Result
 from scoring.pipeline import _to_bytes
 from scoring.scores import score_predictions
 from submissions.models import Submission
-from tests.browser.conftest import (  # noqa: F401 - fixtures for the live browser test
-    artifacts,
-    browser,
-    new_context,
-    playwright_driver,
-)
 from tests.conftest import SHARED_DATA
 from tests.factories import TeamFactory, UserFactory, add_member
 
