@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 system:
-	HELDOUT_WITH_BROWSER=1 scripts/system_deps.sh
+	scripts/system_deps.sh
 	scripts/start_docker.sh
 
 runtime-image: install system
@@ -26,6 +26,7 @@ demo: install system runtime-image
 	DJANGO_DEBUG=1 $(PY) -m heldout.demo
 
 test: install system runtime-image
+	HELDOUT_WITH_BROWSER=1 scripts/system_deps.sh
 	scripts/start_services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
