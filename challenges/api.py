@@ -170,14 +170,16 @@ class InvitationCreate(APIView):
         tags=["teams"], request=InvitationCreateSerializer,
         responses={201: InvitationSerializer},
         summary="Invite someone to your team (captain only)",
-        description="Returns the invitation link to pass on; the API sends no e-mail.",
+        description="Returns the invitation link. With an e-mail address the invitation "
+        "is also mailed to it, as from the team page.",
     )
     def post(self, request: Request, slug: str) -> Response:
         data = InvitationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         team = my_team(request, get_challenge(request, slug))
         invitation = services.invitation_create(team=team, user=request.user,
-                                                email=data.validated_data["email"])
+                                                email=data.validated_data["email"],
+                                                site_url=request.build_absolute_uri("/"))
         return Response(InvitationSerializer(invitation, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 

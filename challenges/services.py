@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -103,7 +104,14 @@ def _require_captain(team: Team, user: AbstractBaseUser) -> None:
 
 
 @transaction.atomic
-def invitation_create(*, team: Team, user: AbstractBaseUser, email: str = "") -> Invitation:
+def invitation_create(
+    *, team: Team, user: AbstractBaseUser, email: str = "", site_url: str = ""
+) -> Invitation:
+    """Create an invitation; one with an e-mail address is mailed once the row is committed.
+
+    `site_url` (scheme and host, e.g. ``https://heldout.example``) makes the mailed link
+    absolute; the page and the API pass the address the request came in on.
+    """
     _require_captain(team, user)
     invitation = Invitation.objects.create(
         team=team, email=email.strip().lower(), token=secrets.token_urlsafe(32),
@@ -111,7 +119,21 @@ def invitation_create(*, team: Team, user: AbstractBaseUser, email: str = "") ->
     )
     audit_record(verb="invitation.created", actor=user, challenge=team.challenge,
                  target=f"team:{team.pk}", data={"email": invitation.email})
+    if invitation.email:
+        link = site_url.rstrip("/") + invitation.get_absolute_url()
+        transaction.on_commit(lambda: _mail_invitation(invitation, inviter=user, link=link))
     return invitation
+
+
+def _mail_invitation(invitation: Invitation, *, inviter: AbstractBaseUser, link: str) -> None:
+    team = invitation.team
+    days = INVITATION_LIFETIME.days
+    send_mail(
+        subject=f"[Heldout] Join team {team.name}",
+        message=f"{inviter} invites you to team {team.name} in {team.challenge.title}."
+        f"\n\nAccept within {days} days: {link}",
+        from_email=None, recipient_list=[invitation.email],
+    )
 
 
 def _check_invitation(invitation: Invitation, user: AbstractBaseUser) -> None:

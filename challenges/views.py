@@ -145,18 +145,11 @@ def team_invite(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Enter a valid e-mail address, or none for a link.")
         return redirect(team)
-    email = form.cleaned_data["email"] or ""
+    email = (form.cleaned_data["email"] or "").strip().lower()
 
     def invite() -> None:
-        invitation = services.invitation_create(team=team, user=request.user, email=email)
-        link = request.build_absolute_uri(invitation.get_absolute_url())
-        if email:
-            from django.core.mail import send_mail
-
-            send_mail(subject=f"[Heldout] Join team {team.name}",
-                      message=f"{request.user} invites you to team {team.name} in "
-                      f"{team.challenge.title}.\n\nAccept within 7 days: {link}",
-                      from_email=None, recipient_list=[email])
+        services.invitation_create(team=team, user=request.user, email=email,
+                                   site_url=request.build_absolute_uri("/"))
 
     _run(request, invite, f"Invitation created{' and sent to ' + email if email else ''}.")
     return redirect(team)

@@ -98,19 +98,25 @@ def test_it_shows_the_team_to_its_members(api, bob, team_a):  # type: ignore[no-
         ("alice", True), ("bob", False)]
 
 
-def test_it_lets_only_the_captain_invite(api, alice, bob, team_a):  # type: ignore[no-untyped-def]
+def test_it_lets_only_the_captain_invite(  # type: ignore[no-untyped-def]
+    api, alice, bob, team_a, django_capture_on_commit_callbacks
+):
     url = v1("challenges/readmission/teams/mine/invitations/")
     refused = api(bob).post(url, {}, format="json")
     assert (refused.status_code, refused.json()["code"]) == (403, "not_captain")
-    link = api(alice).post(url, {}, format="json").json()
-    assert link["email"] is None
-    response = api(alice).post(url, {"email": "Dave@Example.org"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        link = api(alice).post(url, {}, format="json").json()
+    assert link["email"] is None and mail.outbox == []  # a link invitation mails nobody
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(alice).post(url, {"email": "Dave@Example.org"}, format="json")
     assert response.status_code == 201
     body = response.json()
     invitation = Invitation.objects.get(token=body["token"])
     assert (invitation.team, body["email"]) == (team_a, "dave@example.org")
     assert body["url"].endswith(f"/invitations/{invitation.token}/")
-    assert mail.outbox == []  # the API returns the link; the page is what sends e-mail
+    [sent] = mail.outbox  # the same e-mail the team page sends
+    assert sent.to == ["dave@example.org"] and "Team A" in sent.subject
+    assert body["url"] in sent.body
 
 
 def test_it_joins_a_team_with_an_invitation(api, alice, dave, team_a):  # type: ignore[no-untyped-def]

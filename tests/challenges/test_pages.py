@@ -4,6 +4,7 @@ challenge do not, and organiser Markdown rendered without scripts."""
 from __future__ import annotations
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from challenges import services
@@ -110,6 +111,34 @@ def test_the_team_page_for_its_captain(client, challenge, team_a, alice) -> None
     assert "alice" in html and "bob" in html and "captain" in html
     assert 'id="invite-form"' in html and invitation.get_absolute_url() in html
     assert "make captain" in html and "Leave team" in html
+
+
+def test_the_team_page_mails_an_invitation_that_opens(client, challenge, team_a, alice, dave,
+                                                     django_capture_on_commit_callbacks) -> None:
+    client.force_login(alice)
+    url = reverse("challenges:team_invite", args=[challenge.slug, team_a.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"email": "Dave@Example.org"}, follow=True)
+
+    assert "Invitation created and sent to dave@example.org." in response.content.decode()
+    [sent] = mail.outbox
+    assert sent.to == ["dave@example.org"] and "Join team Team A" in sent.subject
+    link = next(word for word in sent.body.split() if word.startswith("http://"))
+    client.force_login(dave)
+    assert "Team A" in page(client, link)
+
+
+def test_a_refused_invitation_mails_nobody(client, challenge, team_a, bob,
+                                           django_capture_on_commit_callbacks) -> None:
+    client.force_login(bob)  # not the captain
+    url = reverse("challenges:team_invite", args=[challenge.slug, team_a.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"email": "dave@example.org"}, follow=True)
+
+    assert "Only the team captain can do that." in response.content.decode()
+    assert mail.outbox == []
 
 
 def test_the_team_page_for_a_team_mate(client, challenge, team_a, bob) -> None:
