@@ -157,6 +157,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-closed-leaderboards": {
         "task": "scoring.tasks.refresh_closed_leaderboards", "schedule": 60.0,
     },
+    "expire-uploads": {"task": "submissions.tasks.expire_uploads", "schedule": 3600.0},
 }
 
 # --- Scoring ----------------------------------------------------------------------------
@@ -164,6 +165,7 @@ HELDOUT_BACKEND = env_str("HELDOUT_BACKEND", "scoring.backends.docker.DockerBack
 HELDOUT_MAX_ATTEMPTS = env_int("HELDOUT_MAX_ATTEMPTS", 3, minimum=1)
 HELDOUT_CONTAINER_PREFIX = env_str("HELDOUT_CONTAINER_PREFIX", "heldout-run-")
 HELDOUT_MAX_IMAGE_BYTES = env_int("HELDOUT_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1)
+HELDOUT_UPLOAD_EXPIRY_HOURS = env_int("HELDOUT_UPLOAD_EXPIRY_HOURS", 24, minimum=1)
 HELDOUT_DATA_DIR = env_str("HELDOUT_DATA_DIR")
 HELDOUT_SUBGROUP_MIN_CASES = env_int("HELDOUT_SUBGROUP_MIN_CASES", 20, minimum=1)
 HELDOUT_SUBGROUP_MIN_POSITIVES = env_int("HELDOUT_SUBGROUP_MIN_POSITIVES", 10, minimum=1)

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from challenges.models import Phase, Team
 
@@ -95,6 +96,9 @@ class UploadSession(models.Model):
     total_size = models.PositiveBigIntegerField()
     received = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Last time bytes arrived: an unfinished upload idle for HELDOUT_UPLOAD_EXPIRY_HOURS
+    # is removed, with its staged bytes, by the `expire_uploads` beat task.
+    touched_at = models.DateTimeField(default=timezone.now, db_index=True)
     submission = models.OneToOneField(
         Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

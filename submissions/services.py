@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -263,11 +264,15 @@ def upload_session_append(
 ) -> UploadSession:
     """Append bytes at `offset`, which must equal what the server already holds."""
     with transaction.atomic():
-        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+        if locked is None:
+            raise InvalidUpload("This upload expired after a long pause; start a new upload.")
         if offset != locked.received:
             raise InvalidUpload(f"Resume from byte {locked.received}, not {offset}.")
         written = _append(locked, chunks)
-        UploadSession.objects.filter(pk=locked.pk).update(received=F("received") + written)
+        UploadSession.objects.filter(pk=locked.pk).update(
+            received=F("received") + written, touched_at=timezone.now()
+        )
     session.refresh_from_db()
     return session
 
@@ -288,9 +293,12 @@ def _append(session: UploadSession, chunks: Iterable[bytes]) -> int:
     return written
 
 
-def upload_session_finish(
-    *, session: UploadSession, team: Team, idempotency_key: str | None = None
-) -> Submission:
+def upload_session_finish(*, session: UploadSession, team: Team) -> Submission:
+    """Turn a complete upload into a submission; finishing it again returns the same one.
+
+    The session itself is the idempotency key, so no other key is taken: a key shared with
+    another upload would hand back that upload's submission.
+    """
     session.refresh_from_db()
     if session.submission_id:
         return session.submission  # type: ignore[return-value]
@@ -301,7 +309,6 @@ def upload_session_finish(
     staged = _claim_chunks(session)
     submission = submission_create(
         phase=session.phase, team=team, user=session.user, kind=session.kind, staged=staged,
-        idempotency_key=idempotency_key,
     )
     UploadSession.objects.filter(pk=session.pk).update(submission=submission)
     return submission
@@ -319,3 +326,33 @@ def _claim_chunks(session: UploadSession) -> StagedUpload:
         ) from None
     return StagedUpload(path=claimed, filename=safe_filename(session.filename),
                         size=session.total_size, sha256=sha256_file(claimed))
+
+
+def uploads_expire(*, now: datetime | None = None) -> int:
+    """Remove unfinished uploads idle for longer than the expiry, and their staged bytes.
+
+    Also removes staging files nothing refers to any more (a web process that died between
+    receiving a file and storing it), once they are as old as the expiry. Returns how many
+    upload sessions went.
+    """
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.HELDOUT_UPLOAD_EXPIRY_HOURS)
+    stale = UploadSession.objects.filter(submission__isnull=True, touched_at__lt=cutoff)
+    removed = 0
+    for uid in stale.values_list("uid", flat=True).iterator():
+        # The conditions are checked again by the DELETE itself: a chunk being appended now
+        # holds the row lock and moves `touched_at`, so that upload lives on.
+        deleted, _ = UploadSession.objects.filter(
+            uid=uid, submission__isnull=True, touched_at__lt=cutoff
+        ).delete()
+        if deleted:
+            chunk_path(uid).unlink(missing_ok=True)
+            removed += 1
+    _remove_stale_staging_files(cutoff)
+    return removed
+
+
+def _remove_stale_staging_files(cutoff: datetime) -> None:
+    live = {chunk_path(uid).name for uid in UploadSession.objects.values_list("uid", flat=True)}
+    for path in staging_dir().glob("*.part"):
+        if path.name not in live and path.stat().st_mtime < cutoff.timestamp():
+            path.unlink(missing_ok=True)

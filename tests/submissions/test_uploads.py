@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -571,3 +572,85 @@ def test_live_scores_are_shown_to_the_team(submission, alice) -> None:
     add_result(submission)
 
     assert "0.8123" in detail(login(alice), submission).content.decode()
+
+
+# --- abandoned uploads ---------------------------------------------------------------------
+
+
+def idle_upload(phase: Phase, user: Any, *, hours: float) -> UploadSession:
+    session = services.upload_session_start(phase=phase, user=user, kind="predictions",
+                                            filename="p.csv", total_size=len(CSV))
+    services.upload_session_append(session=session, offset=0, chunks=[CSV[:10]])
+    UploadSession.objects.filter(pk=session.pk).update(
+        touched_at=timezone.now() - timedelta(hours=hours))
+    return session
+
+
+def test_an_abandoned_upload_expires_with_its_bytes(phase, alice, bob, settings) -> None:
+    settings.HELDOUT_UPLOAD_EXPIRY_HOURS = 24
+    abandoned = idle_upload(phase, alice, hours=25)
+    paused = idle_upload(phase, bob, hours=23)
+
+    assert services.uploads_expire() == 1
+
+    assert list(UploadSession.objects.all()) == [paused]
+    assert not chunk_path(abandoned.uid).exists()
+    assert chunk_path(paused.uid).read_bytes() == CSV[:10]
+
+
+def test_a_chunk_keeps_an_old_upload_alive(phase, alice, settings) -> None:
+    settings.HELDOUT_UPLOAD_EXPIRY_HOURS = 24
+    session = idle_upload(phase, alice, hours=30)
+
+    services.upload_session_append(session=session, offset=10, chunks=[CSV[10:]])
+
+    assert services.uploads_expire() == 0
+    assert chunk_path(session.uid).read_bytes() == CSV
+
+
+def test_a_finished_upload_never_expires(phase, alice, team_a, enqueue) -> None:
+    session = idle_upload(phase, alice, hours=10)
+    services.upload_session_append(session=session, offset=10, chunks=[CSV[10:]])
+    submission = services.upload_session_finish(session=session, team=team_a)
+    UploadSession.objects.update(touched_at=timezone.now() - timedelta(days=30))
+
+    assert services.uploads_expire() == 0
+
+    assert UploadSession.objects.get().submission == submission
+    assert private_path(submission.file_path).read_bytes() == CSV
+
+
+def test_a_chunk_for_an_expired_upload_is_refused_clearly(as_alice, phase, alice) -> None:
+    session = idle_upload(phase, alice, hours=48)
+    services.uploads_expire()
+
+    with pytest.raises(InvalidUpload, match="expired"):
+        services.upload_session_append(session=session, offset=10, chunks=[CSV[10:]])
+    assert put(as_alice, str(session.uid), 10, CSV[10:]).status_code == 404
+
+
+def test_stale_staging_files_nothing_refers_to_are_removed(phase, alice, settings) -> None:
+    settings.HELDOUT_UPLOAD_EXPIRY_HOURS = 24
+    live = idle_upload(phase, alice, hours=1)
+    os.utime(chunk_path(live.uid), (0, 0))  # an old file of a live upload stays
+    staging = Path(settings.PRIVATE_ROOT) / "staging"
+    orphan, fresh = staging / "orphan.part", staging / "fresh.part"
+    orphan.write_bytes(b"left by a crashed web process")
+    fresh.write_bytes(b"being received right now")
+    old = (timezone.now() - timedelta(hours=25)).timestamp()
+    os.utime(orphan, (old, old))
+
+    services.uploads_expire()
+
+    assert not orphan.exists()
+    assert fresh.exists() and chunk_path(live.uid).exists()
+
+
+def test_the_beat_schedule_expires_uploads_with_a_registered_task(settings) -> None:
+    from heldout.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert "submissions.tasks.expire_uploads" in scheduled
+    assert scheduled <= set(app.tasks)
