@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class ChecksumMismatch(Exception):
 
 
 def read_labels(path: Path) -> LabelTable:
+    """Read a labels file into arrays sorted by id. The arrays are read-only: tables are
+    shared between callers through the cache of `load_labels`."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader)
@@ -34,14 +37,29 @@ def read_labels(path: Path) -> LabelTable:
     extra = [c for c in header if c not in ("id", "label", "split")]
     return LabelTable(
         ids=tuple(table["id"][order].tolist()),
-        y=table["label"][order].astype(np.int8),
-        split=table["split"][order] if "split" in table else None,
-        subgroups={c: table[c][order] for c in extra},
+        y=_read_only(table["label"][order].astype(np.int8)),
+        split=_read_only(table["split"][order]) if "split" in table else None,
+        subgroups={c: _read_only(table[c][order]) for c in extra},
     )
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
 def load_labels(evaluation_set: EvaluationSet) -> LabelTable:
-    return read_labels(private_path(evaluation_set.labels_file))
+    """The set's labels, cached in this process: a worker scores many submissions against
+    the same set. The cache key holds the file's size and modification time, so a replaced
+    file is read again (and `verify_checksums` still reads every byte before each run)."""
+    path = private_path(evaluation_set.labels_file)
+    info = path.stat()
+    return _read_labels_cached(str(path), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_labels_cached(path: str, size: int, mtime_ns: int) -> LabelTable:
+    return read_labels(Path(path))
 
 
 def verify_checksums(evaluation_set: EvaluationSet) -> None:

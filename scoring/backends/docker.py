@@ -46,6 +46,7 @@ KEEPER_SUFFIX = "-keeper"
 VOLUME_SUFFIX = "-output"
 UPLOAD_REPOSITORY = "heldout-upload"
 MIB = 1024 * 1024
+PAGE = 4096  # tmpfs allocates whole pages
 # Predictions need a couple of files; the cap bounds tmpfs inodes and the copy-out loop.
 MAX_OUTPUT_FILES = 4096
 # Engine calls such as loading a multi-GB image can exceed the SDK's 60 s default.
@@ -365,44 +366,39 @@ def _log_tail(container: Any, limit: int) -> str:
 
 def _collect_output(keeper: Any, output_dir: Path, output_mb: int) -> bool:
     """Copy the keeper's /output into `output_dir`; True when the output was too large."""
-    full = _volume_is_full(keeper, output_mb)
+    limit = output_mb * MIB
     chunks, _stat = keeper.get_archive("/output")
     try:
         stream = io.BufferedReader(_IterReader(chunks), buffer_size=MIB)
-        over = _extract_regular_files(stream, output_dir, output_mb * MIB)
+        used = _extract_regular_files(stream, output_dir, limit)
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-    return full or over
+    # A write that hit ENOSPC leaves the volume (nearly) full; the slack covers tmpfs
+    # bookkeeping. Judged from the archive (no exec into the keeper: it costs ~90 ms).
+    return used is None or used >= limit - max(64 * 1024, limit // 100)
 
 
-def _volume_is_full(keeper: Any, output_mb: int) -> bool:
-    # ENOSPC leaves (almost) no free blocks; the slack covers a final partial page.
-    code, out = keeper.exec_run(["stat", "-f", "-c", "%b %f %S", "/output"], user=CONTAINER_USER)
-    if code != 0:
-        raise BackendError(f"cannot stat the output volume: {out!r}")
-    _total, free, block = (int(x) for x in out.split())
-    return bool(free * block <= max(64 * 1024, output_mb * MIB // 100))
-
-
-def _extract_regular_files(stream: IO[bytes], dest: Path, limit_bytes: int) -> bool:
+def _extract_regular_files(stream: IO[bytes], dest: Path, limit_bytes: int) -> int | None:
     """Extract regular files from the tar stream of /output; stop at the byte or file cap.
 
-    Returns True when a cap was hit. Links, devices and paths escaping `dest` are skipped,
-    and files are written with our own open() so nothing in the tar chooses modes or owners.
+    Returns the tmpfs space the files take (whole pages), or None when a cap was hit. Links,
+    devices and paths escaping `dest` are skipped, and files are written with our own open()
+    so nothing in the tar chooses modes or owners.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    budget, files = limit_bytes, 0
+    copied, used, files = 0, 0, 0
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             relative = _relative_output_path(member.name)
             if relative is None or not member.isreg():
                 continue
             files += 1
-            if member.size > budget or files > MAX_OUTPUT_FILES:
-                return True
-            budget -= member.size
+            if copied + member.size > limit_bytes or files > MAX_OUTPUT_FILES:
+                return None
+            copied += member.size
+            used += -(-member.size // PAGE) * PAGE
             target = dest.joinpath(*relative.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             source = tar.extractfile(member)
@@ -410,7 +406,7 @@ def _extract_regular_files(stream: IO[bytes], dest: Path, limit_bytes: int) -> b
             with target.open("wb") as sink:
                 while block := source.read(MIB):
                     sink.write(block)
-    return False
+    return used
 
 
 def _relative_output_path(name: str) -> PurePosixPath | None:
