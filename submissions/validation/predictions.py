@@ -170,47 +170,25 @@ def _collect_rows(reader: _Reader, width: int, max_rows: int,
                   error: type[SubmissionError]) -> _Table:
     table = _Table(labels=array("b") if width == 3 else None)
     problems = _Problems()
-    # Hot loop (one pass per row of up to millions): valid rows take the inlined fast path;
-    # anything unusual goes through _parse_row, which builds the message.
-    index, rows, scores, labels = table.index, table.rows, table.scores, table.labels
     for row in reader:
         if len(row) < 2 and not "".join(row).strip():
             continue  # blank lines (often a trailing one) carry no prediction
         if table.seen >= max_rows:
             raise error(f"The predictions file has more than the limit of {max_rows:,} rows.")
         table.seen += 1
+        number = reader.line_num
         try:
-            ident, score, label = _fast_row(row, width)
-        except (KeyError, ValueError, IndexError):
-            try:
-                ident, score, label = _parse_row(row, reader.line_num, width)
-            except _BadRow as exc:
-                problems.add(str(exc))
-                continue
-        if ident in index:
-            table.add(reader.line_num, ident, score, label)  # records the duplicate
+            ident, score, label = _parse_row(row, number, width)
+        except _BadRow as exc:
+            problems.add(str(exc))
             continue
-        index[ident] = len(scores)
-        rows.append(reader.line_num)
-        scores.append(score)
-        if labels is not None and label is not None:
-            labels.append(label)
+        table.add(number, ident, score, label)
     summary = problems.message("rows with problems")
     if summary:
         raise error(summary)
     if not table.seen:
         raise error("The predictions file has a header but no prediction rows.")
     return table
-
-
-def _fast_row(row: list[str], width: int) -> tuple[str, float, int | None]:
-    """Parse a well-formed row; raise KeyError/ValueError/IndexError for any other."""
-    if len(row) != width or not row[0].strip():
-        raise ValueError
-    score = float(row[1])
-    if not 0.0 <= score <= 1.0:
-        raise ValueError
-    return row[0], score, (_LABELS[row[2].strip()] if width == 3 else None)
 
 
 def _read_table(path: Path, limits: UploadLimits, error: type[SubmissionError]) -> _Table:
