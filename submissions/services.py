@@ -8,6 +8,7 @@ UniqueConstraint on (phase, team, number) backs the numbering up.
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -324,6 +325,8 @@ def _claim_chunks(session: UploadSession) -> StagedUpload:
         raise InvalidUpload(
             "This upload was already finished or refused; start a new upload."
         ) from None
+    # Fresh mtime: the expiry sweep must not take a claimed file of a long-paused upload.
+    os.utime(claimed)
     return StagedUpload(path=claimed, filename=safe_filename(session.filename),
                         size=session.total_size, sha256=sha256_file(claimed))
 
@@ -352,7 +355,9 @@ def uploads_expire(*, now: datetime | None = None) -> int:
 
 
 def _remove_stale_staging_files(cutoff: datetime) -> None:
-    live = {chunk_path(uid).name for uid in UploadSession.objects.values_list("uid", flat=True)}
+    # Finished uploads no longer hold a staging file; only the unfinished ones can.
+    unfinished = UploadSession.objects.filter(submission__isnull=True).values_list("uid", flat=True)
+    live = {chunk_path(uid).name for uid in unfinished}
     for path in staging_dir().glob("*.part"):
         if path.name not in live and path.stat().st_mtime < cutoff.timestamp():
             path.unlink(missing_ok=True)

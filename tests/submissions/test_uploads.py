@@ -654,3 +654,16 @@ def test_the_beat_schedule_expires_uploads_with_a_registered_task(settings) -> N
 
     assert "submissions.tasks.expire_uploads" in scheduled
     assert scheduled <= set(app.tasks)
+
+
+def test_a_long_paused_upload_being_finished_keeps_its_bytes(phase, alice, settings) -> None:
+    settings.HELDOUT_UPLOAD_EXPIRY_HOURS = 24
+    session = idle_upload(phase, alice, hours=1)
+    services.upload_session_append(session=session, offset=10, chunks=[CSV[10:]])
+    old = (timezone.now() - timedelta(hours=30)).timestamp()
+    os.utime(chunk_path(session.uid), (old, old))  # the last chunk came long ago
+
+    staged = services._claim_chunks(session)  # finishing: the bytes now sit under a new name
+    services.uploads_expire()  # an expiry sweep runs meanwhile
+
+    assert staged.path.read_bytes() == CSV
