@@ -112,16 +112,26 @@ def positive_groups(pos: FloatArray, neg: FloatArray) -> PositiveGroups:
     )
 
 
-def auroc(y_true: ArrayLike, y_score: ArrayLike) -> float:
-    """Area under the ROC curve as the Mann-Whitney U statistic: each positive scores the
-    negatives below it plus half the negatives tied with it (average ranks)."""
+def _rank_by_class(
+    y_true: ArrayLike, y_score: ArrayLike
+) -> tuple[PositiveGroups, int, int] | None:
+    """(groups, positives, negatives), or None when a class is absent (the metric is nan)."""
     y = validate_truth(y_true)
     s = validate_scores(y_score, y.size)
     n_pos = int(np.count_nonzero(y))
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
+        return None
+    return positive_groups(np.sort(s[y]), np.sort(s[~y])), n_pos, n_neg
+
+
+def auroc(y_true: ArrayLike, y_score: ArrayLike) -> float:
+    """Area under the ROC curve as the Mann-Whitney U statistic: each positive scores the
+    negatives below it plus half the negatives tied with it (average ranks)."""
+    ranked = _rank_by_class(y_true, y_score)
+    if ranked is None:
         return NAN
-    g = positive_groups(np.sort(s[y]), np.sort(s[~y]))
+    g, n_pos, n_neg = ranked
     # Integer arithmetic up to the final division: exact for any realistic n.
     u2 = int(np.dot(g.pos_upto - g.pos_below, g.neg_below + g.neg_upto))
     return u2 / (2 * n_pos * n_neg)
@@ -134,13 +144,10 @@ def auprc(y_true: ArrayLike, y_score: ArrayLike) -> float:
     `sklearn.metrics.average_precision_score`. Only thresholds at a positive's score move
     recall; at threshold u everything scoring >= u is predicted positive.
     """
-    y = validate_truth(y_true)
-    s = validate_scores(y_score, y.size)
-    n_pos = int(np.count_nonzero(y))
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    ranked = _rank_by_class(y_true, y_score)
+    if ranked is None:
         return NAN
-    g = positive_groups(np.sort(s[y]), np.sort(s[~y]))
+    g, n_pos, n_neg = ranked
     tp = n_pos - g.pos_below
     precision = tp / (tp + (n_neg - g.neg_below))
     return float(np.dot(g.pos_upto - g.pos_below, precision) / n_pos)
