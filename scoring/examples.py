@@ -16,8 +16,11 @@ from types import ModuleType
 EXAMPLES = Path(__file__).resolve().parent.parent / "docker" / "examples"
 
 
-def _module(name: str) -> ModuleType:
-    # docker/examples is not a package (a top-level `docker` package would shadow the SDK).
+def example_module(name: str) -> ModuleType:
+    """The `build.py` of example `name`, imported.
+
+    docker/examples is not a package (a top-level `docker` package would shadow the SDK).
+    """
     path = EXAMPLES / name / "build.py"
     spec = importlib.util.spec_from_file_location(f"heldout_example_{name}", path)
     assert spec is not None and spec.loader is not None
@@ -40,7 +43,7 @@ def readmission_bundle(bundle: Path, out_dir: Path) -> Path:
     target = out_dir / f"readmission_logreg-{_cache_key(bundle, 'readmission_logreg')}.zip"
     if not target.exists():
         out_dir.mkdir(parents=True, exist_ok=True)
-        _module("readmission_logreg").build_bundle(bundle / "public" / "train.csv", target)
+        example_module("readmission_logreg").build_bundle(bundle / "public" / "train.csv", target)
     return target
 
 
@@ -64,7 +67,7 @@ def mammography_model(bundle: Path, out_dir: Path, *, kind: str) -> Path:
     if target.exists():
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
-    module = _module("mammography_intensity")
+    module = example_module("mammography_intensity")
     train = _train_dir(bundle, out_dir / f"train-{key}")
     if kind == "bundle":
         return module.build_bundle(train, target)  # type: ignore[no-any-return]

@@ -7,7 +7,6 @@ limits (SMALL in conftest). After each run no container or volume of the run may
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import shutil
@@ -17,16 +16,15 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 import pytest
 
 from scoring.backends.base import BackendError, InvalidImage, Limits, RunSpec
 from scoring.backends.local import LocalProcessBackend
+from scoring.examples import example_module
 
 from .conftest import (
-    EXAMPLES,
     HOSTILE,
     SESSION_PREFIX,
     SMALL,
@@ -327,14 +325,6 @@ def test_load_image_rejects_a_non_archive_with_a_safe_message(backend, tmp_path,
 # -- examples ------------------------------------------------------------------------------
 
 
-def _module(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{path.parent.name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _unzip(bundle: Path, target: Path) -> Path:
     with zipfile.ZipFile(bundle) as archive:
         assert sorted(archive.namelist()) == ["model.joblib", "predict.py"]
@@ -347,7 +337,7 @@ def test_readmission_example_bundle_predicts_every_id(
 ):
     train = tmp_path / "train.csv"
     readmission_frame.iloc[:-500].to_csv(train, index=False)
-    build = _module(EXAMPLES / "readmission_logreg" / "build.py")
+    build = example_module("readmission_logreg")
     bundle = build.build_bundle(train, tmp_path / "bundle.zip")
     again = build.build_bundle(train, tmp_path / "again.zip")
     assert zipfile.ZipFile(bundle).getinfo("predict.py").date_time == (1980, 1, 1, 0, 0, 0)
@@ -371,7 +361,7 @@ def test_mammography_example_runs_as_bundle_and_as_image(
     backend, runtime_image, mammography_dirs, tmp_path, request
 ):
     train_dir, test_dir = mammography_dirs
-    build = _module(EXAMPLES / "mammography_intensity" / "build.py")
+    build = example_module("mammography_intensity")
     ids = list(pd.read_csv(test_dir / "manifest.csv", dtype={"id": str})["id"])
     bundle = build.build_bundle(train_dir, tmp_path / "bundle.zip")
     archive = build.build_image(train_dir, tmp_path / "image.tar.gz")
