@@ -35,10 +35,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from readmission_cases import fitted_readmission_model  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from scoring.ranking import (  # noqa: E402
     EntryScores,
@@ -47,14 +45,6 @@ from scoring.ranking import (  # noqa: E402
     rank_entries,
 )
 
-DIABETES = REPO.parent / "shared" / "data" / "diabetes_130_us_hospitals" / "diabetic_data.csv.gz"
-FEATURES = [
-    "time_in_hospital",
-    "num_lab_procedures",
-    "num_medications",
-    "number_inpatient",
-    "number_emergency",
-]
 SKLEARN: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "auroc": skm.roc_auc_score,
     "auprc": skm.average_precision_score,
@@ -77,17 +67,12 @@ QUICK = Size(entries=10, cases=5_000, resamples=100, loop_entries=3, loop_resamp
 
 def base_scores(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
     """(labels, logit of a logistic regression) for n cases."""
-    if DIABETES.is_file():
-        import pandas as pd
-
-        df = pd.read_csv(DIABETES, usecols=[*FEATURES, "readmitted"])
-        y = (df["readmitted"] == "<30").to_numpy().astype(np.int64)
-        x = df[FEATURES].to_numpy(dtype=np.float64)
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        logit = model.fit(x, y).decision_function(x)
+    fitted = fitted_readmission_model()
+    if fitted is not None:
+        y, model, x = fitted
+        logit = model.decision_function(x)
         pick = rng.choice(y.size, size=n, replace=False)
         return y[pick], logit[pick], "diabetes readmission (real)"
-    print(f"NOTE: {DIABETES} is absent; using SYNTHETIC data.")
     y = (rng.random(n) < 0.11).astype(np.int64)
     return y, rng.normal(size=n) + y - 2, "SYNTHETIC"
 

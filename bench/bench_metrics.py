@@ -27,21 +27,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from readmission_cases import fitted_readmission_model  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from scoring.metrics import METRICS  # noqa: E402
-
-DIABETES = REPO.parent / "shared" / "data" / "diabetes_130_us_hospitals" / "diabetic_data.csv.gz"
-FEATURES = [
-    "time_in_hospital",
-    "num_lab_procedures",
-    "num_medications",
-    "number_inpatient",
-    "number_emergency",
-]
 
 Reference = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 SKLEARN: dict[str, Reference] = {
@@ -58,17 +47,12 @@ SKLEARN: dict[str, Reference] = {
 
 def load_cases(n: int) -> tuple[np.ndarray, np.ndarray, str]:
     rng = np.random.default_rng(0)
-    if DIABETES.is_file():
-        import pandas as pd
-
-        df = pd.read_csv(DIABETES, usecols=[*FEATURES, "readmitted"])
-        y = (df["readmitted"] == "<30").to_numpy().astype(np.int64)
-        x = df[FEATURES].to_numpy(dtype=np.float64)
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        s = model.fit(x, y).predict_proba(x)[:, 1]
+    fitted = fitted_readmission_model()
+    if fitted is not None:
+        y, model, x = fitted
+        s = model.predict_proba(x)[:, 1]
         pick = rng.integers(0, y.size, n)
         return y[pick], s[pick], f"diabetes readmission, {y.size:,} encounters resampled"
-    print(f"NOTE: {DIABETES} is absent; using SYNTHETIC data.")
     y = (rng.random(n) < 0.11).astype(np.int64)
     s = np.round(1 / (1 + np.exp(-(rng.normal(size=n) + y - 2))), 3)
     return y, s, "SYNTHETIC"
