@@ -7,10 +7,10 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: demo test install system runtime-image lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev]" -e ./client
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,7 +23,7 @@ runtime-image: install system
 	$(PY) -c "from scoring.images import ensure_runtime_image; print(ensure_runtime_image())"
 
 demo: install system runtime-image
-	DJANGO_DEBUG=1 $(PY) -m heldout.demo
+	DJANGO_DEBUG=1 $(PY) -m demo.run
 
 test: install system runtime-image
 	HELDOUT_WITH_BROWSER=1 scripts/system_deps.sh

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from heldout.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class AccountError(DomainError):
-    code = "account_error"
+    code, status = "account_error", 400
 
 
 class InvalidCredentials(AccountError):
-    code = "invalid_credentials"
+    code, status = "invalid_credentials", 400
 
 
 class EmailNotVerified(AccountError):
-    code = "email_not_verified"
+    code, status = "email_not_verified", 403
 
 
 class TokenLimitReached(AccountError):
-    code = "token_limit"
+    code, status = "token_limit", 409
 
 
 class TokenNotFound(AccountError):
-    code = "not_found"
+    code, status = "not_found", 404

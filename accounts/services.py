@@ -23,7 +23,7 @@ from accounts.exceptions import (
     TokenNotFound,
 )
 from accounts.models import KEY_PREFIX, ApiToken, hash_key
-from challenges.services import audit_record
+from core.services import audit_record
 
 MAX_ACTIVE_TOKENS = 20
 # last_used_at is informational; writing it at most once a minute keeps a busy script
@@ -87,7 +87,11 @@ def token_revoke(*, token: ApiToken, user: Any) -> ApiToken:
 
 
 def token_touch(*, token: ApiToken) -> None:
+    """Record use, at most once a minute per token (also in the audit trail)."""
     now = timezone.now()
-    ApiToken.objects.filter(pk=token.pk).filter(
+    touched = ApiToken.objects.filter(pk=token.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOUCH_INTERVAL)
     ).update(last_used_at=now)
+    if touched:
+        audit_record(verb="api_token.used", actor=token.user, target=f"api_token:{token.pk}",
+                     data={"prefix": token.prefix})

@@ -1,6 +1,6 @@
 """API throttles: per anonymous client address, per user, per token, and for password logins.
 
-These live next to token authentication rather than in heldout.api because DRF imports its
+These live next to token authentication rather than in core.api because DRF imports its
 default throttle classes while defining APIView; a module that imports views would be
 imported half-initialised. Rates are read from settings.REST_FRAMEWORK at request time (not
 frozen at import like DRF's own classes), so they can be tuned in tests and settings alike.

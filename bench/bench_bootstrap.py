@@ -1,4 +1,4 @@
-"""Benchmark: leaderboard bootstrap (scoring.ranking.rank_entries) against a plain sklearn loop.
+"""Benchmark: leaderboard bootstrap (stats.ranking.rank_entries) against a plain sklearn loop.
 
 Run from the repository root:
 
@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from readmission_cases import fitted_readmission_model  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from scoring.ranking import (  # noqa: E402
+from stats.ranking import (  # noqa: E402
     EntryScores,
     bootstrap_indices,
     default_chunk_size,

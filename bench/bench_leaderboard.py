@@ -56,13 +56,14 @@ from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from challenges.bundles import import_challenge  # noqa: E402
-from challenges.demo_data import build_readmission_bundle, default_data_dir  # noqa: E402
 from challenges.models import Membership, Phase, Team  # noqa: E402
+from demo.bundles import build_readmission_bundle, default_data_dir  # noqa: E402
+from leaderboards.models import LeaderboardSnapshot  # noqa: E402
+from scoring.arrays import to_bytes  # noqa: E402
 from scoring.labels import load_labels  # noqa: E402
-from scoring.metrics import auroc  # noqa: E402
-from scoring.models import LeaderboardSnapshot, Result  # noqa: E402
-from scoring.pipeline import _to_bytes  # noqa: E402
+from scoring.models import Result  # noqa: E402
 from scoring.services import leaderboard_refresh  # noqa: E402
+from stats.metrics import auroc  # noqa: E402
 from submissions.models import Submission  # noqa: E402
 
 
@@ -116,7 +117,7 @@ def populate(phase: Phase, n_teams: int, per_team: int) -> None:
             s = synthetic_scores(y, skill * (0.5 + 0.5 * k / per_team), rng)
             metrics = {p: {"auroc": auroc(y[m], s[m])} for p, m in parts.items()}
             results.append(Result(submission=sub, evaluation_set=phase.evaluation_set,
-                                  metrics=metrics, case_scores=_to_bytes(s)))
+                                  metrics=metrics, case_scores=to_bytes(s)))
         Result.objects.bulk_create(results)
 
 
@@ -166,13 +167,13 @@ def main() -> None:
     admin.force_login(organiser)
     board = [phase.challenge.slug, phase.slug, "public"]
     pages = {
-        "leaderboard page (anonymous)": (Client(), reverse("scoring:board", args=board)),
-        "leaderboard page (team member)": (member, reverse("scoring:board", args=board)),
-        "live partial": (Client(), reverse("scoring:board_live", args=board)),
+        "leaderboard page (anonymous)": (Client(), reverse("leaderboards:board", args=board)),
+        "leaderboard page (team member)": (member, reverse("leaderboards:board", args=board)),
+        "live partial": (Client(), reverse("leaderboards:board_live", args=board)),
         "phase page (team member)": (member, phase.get_absolute_url()),
         "entry page with ROC + calibration": (
-            Client(), reverse("scoring:entry", args=[*board, payload["entries"][0]["key"]])),
-        "CSV export (organiser)": (admin, reverse("scoring:export_csv", args=board)),
+            Client(), reverse("leaderboards:entry", args=[*board, payload["entries"][0]["key"]])),
+        "CSV export (organiser)": (admin, reverse("leaderboards:export_csv", args=board)),
     }
     labels = "SYNTHETIC stand-in" if synthetic_labels else "real"
     print(f"\nLeaderboard bench: {args.teams} teams x {args.per_team} submissions "

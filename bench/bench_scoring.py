@@ -38,9 +38,9 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from challenges.bundles import import_challenge  # noqa: E402
-from challenges.demo_data import build_readmission_bundle, default_data_dir  # noqa: E402
 from challenges.services import team_create, terms_accept  # noqa: E402
-from challenges.storage import private_path  # noqa: E402
+from core.storage import private_path  # noqa: E402
+from demo.bundles import build_readmission_bundle, default_data_dir  # noqa: E402
 from scoring.images import ensure_runtime_image  # noqa: E402
 from scoring.pipeline import evaluate  # noqa: E402
 from submissions import services  # noqa: E402

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
 from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline
 from challenges.models import (
-    AuditEvent,
+    METRIC_CHOICES,
     Challenge,
     EvaluationSet,
     Invitation,
@@ -15,13 +16,30 @@ from challenges.models import (
     Team,
     TermsAcceptance,
 )
+from challenges.services import challenge_save
+from core.models import AuditEvent
+from core.services import audit_record
 
 # Challenge filters are RelatedOnlyFieldListFilter: a plain related filter lists every
 # challenge, naming other organisers' (even invite-only) challenges to an organiser.
 
 
+class PhaseForm(forms.ModelForm):
+    """Kinds and secondary metrics as checkboxes of the known values, not JSON text."""
+
+    submission_kinds = forms.MultipleChoiceField(
+        choices=Phase.Kind.choices, widget=forms.CheckboxSelectMultiple)
+    secondary_metrics = forms.MultipleChoiceField(
+        choices=METRIC_CHOICES, widget=forms.CheckboxSelectMultiple, required=False)
+
+    class Meta:
+        model = Phase
+        fields = ["submission_kinds", "secondary_metrics"]  # the inline's fieldsets add the rest
+
+
 class PhaseInline(OrganiserScopedInline, admin.StackedInline):
     model = Phase
+    form = PhaseForm
     extra = 0
     fk_name = "challenge"
     fieldsets = [
@@ -32,7 +50,8 @@ class PhaseInline(OrganiserScopedInline, admin.StackedInline):
                                 ("evaluation_set", "sanity_set"),
                                 ("selection_limit", "bootstrap_resamples")]}),
         ("Sandbox", {"fields": [("limit_cpus", "limit_memory_mb", "limit_seconds")]}),
-        ("Visibility", {"fields": [("score_visibility", "show_logs", "private_published")]}),
+        ("Visibility", {"fields": [("score_visibility", "show_logs", "private_published"),
+                                   ("score_release", "release_decimals", "release_eta")]}),
     ]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
@@ -65,6 +84,19 @@ class ChallengeAdmin(OrganiserScopedAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         return fields if request.user.is_superuser else [*fields, "slug", "organisers"]
 
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        # Through the service: edited terms get a new version, and the edit is audited.
+        challenge_save(challenge=obj, actor=request.user, changed=form.changed_data)
+
+    def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
+        super().save_formset(request, form, formset, change)
+        for inline_form in formset.forms:
+            if inline_form.has_changed() and inline_form.instance.pk:
+                audit_record(verb=f"{formset.model._meta.model_name}.edited",
+                             actor=request.user, challenge=form.instance,
+                             target=f"{formset.model._meta.model_name}:{inline_form.instance.pk}",
+                             data={"fields": sorted(inline_form.changed_data)})
+
 
 @admin.register(EvaluationSet)
 class EvaluationSetAdmin(OrganiserScopedAdmin):
@@ -73,6 +105,11 @@ class EvaluationSetAdmin(OrganiserScopedAdmin):
     search_fields = ["name", "challenge__slug"]
     readonly_fields = ["inputs_dir", "labels_file", "checksums", "n_cases", "n_positive",
                        "has_split", "subgroup_columns"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        audit_record(verb="evaluationset.edited", actor=request.user, challenge=obj.challenge,
+                     target=f"evaluationset:{obj.pk}", data={"fields": sorted(form.changed_data)})
 
 
 class MembershipInline(OrganiserScopedInline, admin.TabularInline):
@@ -129,10 +166,14 @@ class JoinRequestAdmin(OrganiserScopedAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(OrganiserScopedAdmin):
-    list_display = ["at", "verb", "actor", "challenge", "target"]
-    list_filter = ["verb", ("challenge", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["verb", "target", "actor__username"]
-    readonly_fields = ["at", "verb", "actor", "challenge", "target", "data"]
+    challenge_path = "challenge_id"
+    list_display = ["at", "verb", "actor_name", "challenge_id", "target"]
+    list_filter = ["verb"]
+    search_fields = ["verb", "target", "actor_name"]
+    readonly_fields = ["at", "verb", "actor_id", "actor_name", "challenge_id", "target", "data"]
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False  # append-only
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

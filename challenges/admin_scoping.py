@@ -30,7 +30,9 @@ class OrganiserScopedAdmin(admin.ModelAdmin):
             return queryset
         if self.challenge_path == "":
             return queryset.filter(pk__in=organised(request))
-        return queryset.filter(**{f"{self.challenge_path}__in": organised(request)}).distinct()
+        # values("pk"): the path may end in a foreign key or a plain id column (audit events).
+        within = {f"{self.challenge_path}__in": organised(request).values("pk")}
+        return queryset.filter(**within).distinct()
 
     def _owns(self, request: HttpRequest, obj: Model | None) -> bool:
         if request.user.is_superuser:

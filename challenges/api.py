@@ -1,7 +1,7 @@
 """REST API for challenges, terms, public files and teams (/api/v1/challenges/...).
 
 Views are thin: look up what the user may see (challenges.selectors), validate input, call
-challenges.services, serialise. Domain errors propagate to heldout.api.exception_handler.
+challenges.services, serialise. Domain errors propagate to core.api.exception_handler.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from challenges import selectors, services
 from challenges.exceptions import TermsNotAccepted
-from challenges.models import Challenge, Phase, Team
+from challenges.models import Challenge, Team
 from challenges.serializers import (
     ChallengeDetailSerializer,
     ChallengeSummarySerializer,
@@ -33,26 +33,12 @@ from challenges.serializers import (
     TermsAcceptanceSerializer,
     team_queryset,
 )
-from challenges.storage import private_path
+from core.storage import private_path
 
 
 def get_challenge(request: Request, slug: str) -> Challenge:
     """The challenge if this user may see it (the pages' rule), else 404."""
-    visible = selectors.visible_challenges(user=request.user).distinct()
-    challenge: Challenge | None = visible.filter(slug=slug).first()
-    if challenge is None:
-        raise NotFound("No such challenge.")
-    return challenge
-
-
-def get_phase(request: Request, slug: str, phase: str) -> Phase:
-    found: Phase | None = (
-        Phase.objects.select_related("challenge", "evaluation_set", "sanity_set")
-        .filter(challenge=get_challenge(request, slug), slug=phase).first()
-    )
-    if found is None:
-        raise NotFound("No such phase.")
-    return found
+    return selectors.visible_challenge(user=request.user, slug=slug)
 
 
 def my_team(request: Request, challenge: Challenge) -> Team:

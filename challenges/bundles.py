@@ -23,8 +23,18 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from challenges.exceptions import BundleError
-from challenges.models import Challenge, EvaluationSet, Phase, PublicFile
-from challenges.storage import checksum_tree, private_root, sha256_file
+from challenges.models import (
+    PREDICTIONS_NEED_PUBLIC_INPUTS,
+    Challenge,
+    EvaluationSet,
+    Phase,
+    PublicFile,
+)
+from challenges.services import next_terms_version
+from core.services import audit_record
+from core.storage import checksum_tree, private_root, sha256_file
+from stats.metrics import METRICS
+from stats.release import Policy
 
 CHALLENGE_KEYS = {
     "slug", "title", "summary", "task", "description", "terms", "max_team_size",
@@ -33,7 +43,7 @@ CHALLENGE_KEYS = {
 PHASE_KEYS = {
     "slug", "title", "opens", "closes", "submission_kinds", "quota", "metrics",
     "evaluation", "sanity", "limits", "scores", "show_logs", "selection_limit",
-    "bootstrap_resamples",
+    "bootstrap_resamples", "score_release",
 }
 QUOTA_KEYS = {"per_day", "total", "concurrent", "count_failed"}
 LIMIT_KEYS = {"cpus", "memory_mb", "seconds"}
@@ -41,8 +51,6 @@ SLUG = re.compile(r"^[-a-z0-9_]+\Z")  # \Z: `$` would accept a trailing newline
 
 
 def known_metrics() -> set[str]:
-    from scoring.metrics import METRICS
-
     return set(METRICS)
 
 
@@ -55,6 +63,7 @@ class DataSpec:
     has_split: bool = False
     subgroups: list[str] = field(default_factory=list)
     n_positive: int = 0
+    public_inputs: bool = False
 
 
 @dataclass
@@ -197,6 +206,9 @@ def _check_phase(
     sanity = None
     if phase.get("sanity") is not None:
         sanity = _check_data(root, phase["sanity"], f"{label} sanity", problems)
+    if evaluation is not None and not evaluation.public_inputs and (
+            Phase.Kind.PREDICTIONS in (phase.get("submission_kinds") or [])):
+        problems.add(f"{label}: {PREDICTIONS_NEED_PUBLIC_INPUTS}")
     if opens is None or closes is None or evaluation is None:
         return None
     return PhaseSpec(raw=phase, opens=opens, closes=closes, evaluation=evaluation, sanity=sanity)
@@ -233,6 +245,21 @@ def _check_phase_settings(phase: dict[str, Any], label: str, problems: _Problems
             problems.add(f"{label}: {key} must be a whole number of at least 0.")
     if not isinstance(phase.get("show_logs", False), bool):
         problems.add(f"{label}: show_logs must be true or false.")
+    try:
+        release_settings(phase.get("score_release", "exact"))
+    except (TypeError, ValueError) as error:
+        problems.add(f"{label}: score_release: {error}.")
+
+
+def release_settings(raw: Any) -> dict[str, Any]:
+    """`score_release: rounded` or `{policy: ladder, eta: 0.005}` -> Phase field values."""
+    spec = {"policy": raw} if isinstance(raw, str) else raw
+    if not isinstance(spec, dict) or set(spec) - {"policy", "decimals", "eta"}:
+        raise TypeError("give a policy name, or a mapping with policy, decimals and eta")
+    policy = Policy(name=spec.get("policy", "exact"), decimals=spec.get("decimals", 3),
+                    eta=spec.get("eta", 0.01))
+    return {"score_release": policy.name, "release_decimals": policy.decimals,
+            "release_eta": policy.eta}
 
 
 def _check_numbers(
@@ -261,7 +288,10 @@ def _check_data(root: Path, raw: Any, label: str, problems: _Problems) -> DataSp
     labels = _bundle_file(root, raw["labels"], f"{label} labels", problems)
     if inputs is None or labels is None:
         return None
-    spec = DataSpec(name=str(raw["inputs"]).strip("/"), inputs=inputs, labels=labels)
+    if not isinstance(raw.get("public_inputs", False), bool):
+        problems.add(f"{label}: public_inputs must be true or false.")
+    spec = DataSpec(name=str(raw["inputs"]).strip("/"), inputs=inputs, labels=labels,
+                    public_inputs=raw.get("public_inputs") is True)
     before = len(problems.items)
     _check_labels(spec, label, problems)
     if len(problems.items) == before:
@@ -346,8 +376,9 @@ def _check_windows(phases: list[PhaseSpec], problems: _Problems) -> None:
 # --- writing ---------------------------------------------------------------------------
 
 
-def import_challenge(root: Path) -> tuple[Challenge, bool]:
-    """Create or update the challenge a bundle describes. Returns (challenge, changed)."""
+def import_challenge(root: Path, *, actor: Any = None) -> tuple[Challenge, bool]:
+    """Create or update the challenge a bundle describes. Returns (challenge, changed).
+    Every import is an audit event naming the bundle's and the hidden labels' sha256."""
     spec = load_bundle(root)
     with transaction.atomic():
         tracker = _ChangeTracker()
@@ -360,6 +391,11 @@ def import_challenge(root: Path) -> tuple[Challenge, bool]:
                 _save_data(challenge, phase.sanity, True, sets, tracker) if phase.sanity else None
             )
             _save_phase(challenge, phase, order, evaluation, sanity, tracker)
+        audit_record(verb="challenge.imported", actor=actor, challenge=challenge,
+                     data={"changed": tracker.changed,
+                           "challenge_yaml_sha256": sha256_file(root / "challenge.yaml"),
+                           "evaluation_sets": {name: data.checksums.get("labels.csv", "")
+                                               for name, data in sets.items()}})
     return challenge, tracker.changed
 
 
@@ -388,9 +424,7 @@ def _save_challenge(spec: BundleSpec, tracker: _ChangeTracker) -> Challenge:
     raw = spec.raw
     challenge = Challenge.objects.filter(slug=raw["slug"]).first() or Challenge(slug=raw["slug"])
     terms = _text(spec.root, raw.get("terms"))
-    version = challenge.terms_version
-    if challenge.pk and terms != challenge.terms:
-        version += 1  # changed terms must be accepted again
+    version = next_terms_version(challenge, terms)
     tracker.sync(challenge, {
         "title": raw["title"], "summary": raw.get("summary", ""), "task": raw["task"],
         "description": _text(spec.root, raw.get("description")), "terms": terms,
@@ -423,14 +457,25 @@ def _make_readable(path: Path) -> None:
         item.chmod(0o755 if item.is_dir() else 0o644)
 
 
+def _public_sources(spec: BundleSpec) -> list[tuple[str, Path]]:
+    """(name, file) of every public file: those listed, and the inputs of evaluation sets
+    marked public_inputs (a phase scoring predictions files must publish what it scores)."""
+    listed = [(relative.removeprefix("public/"), spec.root / relative)
+              for relative in spec.raw.get("public_files") or []]
+    published = {data.name: data.inputs for phase in spec.phases
+                 for data in (phase.evaluation,) if data.public_inputs}
+    for name, folder in published.items():
+        listed += [(f"{name}/{path.relative_to(folder).as_posix()}", path)
+                   for path in sorted(folder.rglob("*")) if path.is_file()]
+    return listed
+
+
 def _save_public_files(spec: BundleSpec, challenge: Challenge, tracker: _ChangeTracker) -> None:
     names = []
-    for relative in spec.raw.get("public_files") or []:
-        source = spec.root / relative
+    for name, source in _public_sources(spec):
         digest = sha256_file(source)
         stored = f"public/{challenge.slug}/{digest[:16]}/{source.name}"
         _store(source, private_root() / stored)
-        name = relative.removeprefix("public/")
         names.append(name)
         item = PublicFile.objects.filter(challenge=challenge, name=name).first()
         tracker.sync(item or PublicFile(challenge=challenge, name=name),
@@ -456,7 +501,8 @@ def _save_data(
     item = EvaluationSet.objects.filter(challenge=challenge, name=data.name).first()
     item = item or EvaluationSet(challenge=challenge, name=data.name)
     tracker.sync(item, {
-        "is_public": is_public, "inputs_dir": f"{folder}/inputs",
+        "is_public": is_public, "inputs_public": is_public or data.public_inputs,
+        "inputs_dir": f"{folder}/inputs",
         "labels_file": f"{folder}/labels.csv", "checksums": checksums,
         "n_cases": len(data.ids), "n_positive": data.n_positive,
         "has_split": data.has_split, "subgroup_columns": data.subgroups,
@@ -484,7 +530,8 @@ def _save_phase(
         "submission_kinds": list(raw["submission_kinds"]),
         "quota_per_day": quota.get("per_day", 5), "quota_total": quota.get("total", 100),
         "quota_concurrent": quota.get("concurrent", 2),
-        "count_failed": quota.get("count_failed", False),
+        "count_failed": quota.get("count_failed", True),
+        **release_settings(raw.get("score_release", "exact")),
         "primary_metric": metrics["primary"],
         "secondary_metrics": list(metrics.get("secondary") or []),
         "evaluation_set": evaluation, "sanity_set": sanity,
@@ -506,7 +553,12 @@ def export_challenge(challenge: Challenge, destination: Path) -> Path:
     (destination / "README.md").write_text(challenge.description, encoding="utf-8")
     (destination / "TERMS.md").write_text(challenge.terms, encoding="utf-8")
     public = []
+    # Published evaluation inputs are public files the import derives from public_inputs.
+    derived = tuple(f"{e.name}/" for e in challenge.evaluation_sets.filter(
+        inputs_public=True, is_public=False))
     for item in challenge.public_files.all():
+        if derived and item.name.startswith(derived):
+            continue
         target = destination / "public" / item.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(private_root() / item.path, target)
@@ -524,13 +576,17 @@ def export_challenge(challenge: Challenge, destination: Path) -> Path:
     return destination
 
 
-def _export_data(evaluation: EvaluationSet, destination: Path) -> dict[str, str]:
+def _export_data(evaluation: EvaluationSet, destination: Path) -> dict[str, Any]:
     inputs = destination / evaluation.name
     labels = destination / f"{evaluation.name}.labels.csv"
     if not inputs.exists():
         shutil.copytree(private_root() / evaluation.inputs_dir, inputs)
         shutil.copy2(private_root() / evaluation.labels_file, labels)
-    return {"inputs": evaluation.name, "labels": labels.relative_to(destination).as_posix()}
+    exported: dict[str, Any] = {"inputs": evaluation.name,
+                                "labels": labels.relative_to(destination).as_posix()}
+    if evaluation.inputs_public and not evaluation.is_public:
+        exported["public_inputs"] = True
+    return exported
 
 
 def _export_phase(phase: Phase, destination: Path) -> dict[str, Any]:
@@ -549,6 +605,8 @@ def _export_phase(phase: Phase, destination: Path) -> dict[str, Any]:
         "scores": phase.score_visibility, "show_logs": phase.show_logs,
         "selection_limit": phase.selection_limit,
         "bootstrap_resamples": phase.bootstrap_resamples,
+        "score_release": {"policy": phase.score_release, "decimals": phase.release_decimals,
+                          "eta": phase.release_eta},
     }
     if phase.sanity_set is not None:
         data["sanity"] = _export_data(phase.sanity_set, destination)

@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-from heldout.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class ChallengeError(DomainError):
-    code = "challenge_error"
+    code, status = "challenge_error", 400
 
 
 class TermsNotAccepted(ChallengeError):
-    code = "terms_not_accepted"
+    code, status = "terms_not_accepted", 403
 
 
 class TeamError(ChallengeError):
-    code = "team_error"
+    code, status = "team_error", 409
 
 
 class TeamFull(TeamError):
-    code = "team_full"
+    code, status = "team_full", 409
 
 
 class AlreadyInTeam(TeamError):
-    code = "already_in_team"
+    code, status = "already_in_team", 409
 
 
 class InvitationInvalid(TeamError):
-    code = "invitation_invalid"
+    code, status = "invitation_invalid", 400
 
 
 class NotCaptain(TeamError):
-    code = "not_captain"
+    code, status = "not_captain", 403
 
 
 class BundleError(Exception):

@@ -7,11 +7,56 @@ after they open. Services (challenges.services) do the writes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+
+from stats.metrics import DETECTION_METRICS, METRICS, get_metric
+from stats.release import POLICIES as RELEASE_POLICIES
+from stats.release import Policy
+
+METRIC_CHOICES = [(name, metric.title) for name, metric in METRICS.items()] + [
+    (name, metric.title) for name, metric in DETECTION_METRICS.items()
+]
+
+
+def validate_metric_list(value: Any) -> None:
+    """Secondary metrics: a list of known metric names, each once."""
+    known = dict(METRIC_CHOICES)
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValidationError("Give a list of metric names.")
+    unknown = [name for name in value if name not in known]
+    if unknown:
+        raise ValidationError(f"Unknown metric(s): {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(known))}.")
+    if len(set(value)) != len(value):
+        raise ValidationError("Name each metric once.")
+
+
+PREDICTIONS_NEED_PUBLIC_INPUTS = (
+    "Predictions files can only be accepted where the evaluation inputs are published "
+    "(public_inputs: true); on hidden inputs they would let teams probe the hidden labels.")
+
+
+class SubmissionKind(models.TextChoices):
+    PREDICTIONS = "predictions", "Predictions CSV"
+    BUNDLE = "bundle", "Code bundle (zip)"
+    IMAGE = "image", "Docker image archive"
+
+
+def validate_kinds(value: Any) -> None:
+    """Submission kinds: a non-empty list of SubmissionKind values, each once."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Choose at least one submission kind.")
+    unknown = [kind for kind in value if kind not in SubmissionKind.values]
+    if unknown or len(set(value)) != len(value):
+        raise ValidationError(
+            f"Submission kinds are {', '.join(SubmissionKind.values)}, each at most once.")
 
 
 class Challenge(models.Model):
@@ -68,6 +113,9 @@ class EvaluationSet(models.Model):
     is_public = models.BooleanField(
         default=False, help_text="Sanity sets are public slices; their run logs are shown."
     )
+    inputs_public = models.BooleanField(
+        default=False, help_text="The inputs are published to participants (public files), "
+        "so phases on this set may accept predictions files.")
     inputs_dir = models.CharField(max_length=500)
     labels_file = models.CharField(max_length=500)
     checksums = models.JSONField(default=dict, help_text="relative path -> sha256")
@@ -87,10 +135,7 @@ class EvaluationSet(models.Model):
 
 
 class Phase(models.Model):
-    class Kind(models.TextChoices):
-        PREDICTIONS = "predictions", "Predictions CSV"
-        BUNDLE = "bundle", "Code bundle (zip)"
-        IMAGE = "image", "Docker image archive"
+    Kind = SubmissionKind
 
     class ScoreVisibility(models.TextChoices):
         LIVE = "live", "Live"
@@ -102,15 +147,23 @@ class Phase(models.Model):
     order = models.PositiveIntegerField(default=0)
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField()
-    submission_kinds = models.JSONField(default=list)
+    submission_kinds = models.JSONField(
+        default=list, validators=[validate_kinds],
+        help_text="Which kinds of upload the phase accepts (one or more).",
+    )
     quota_per_day = models.PositiveIntegerField(default=5)
     quota_total = models.PositiveIntegerField(default=100)
     quota_concurrent = models.PositiveIntegerField(default=2)
     count_failed = models.BooleanField(
-        default=False, help_text="Whether failed runs count against the quotas."
+        default=True, help_text="Whether failures before the hidden data (an unusable upload, "
+        "the public sanity run) count against the quotas. Failures on hidden data always "
+        "count; internal errors never do.",
     )
-    primary_metric = models.CharField(max_length=40, default="auroc")
-    secondary_metrics = models.JSONField(default=list, blank=True)
+    primary_metric = models.CharField(max_length=40, default="auroc", choices=METRIC_CHOICES)
+    secondary_metrics = models.JSONField(
+        default=list, blank=True, validators=[validate_metric_list],
+        help_text="Shown beside the primary metric; they also break ties.",
+    )
     # RESTRICT, not PROTECT: a set in use cannot be deleted alone, yet deleting the challenge
     # (which cascades to both the phase and the set) is allowed.
     evaluation_set = models.ForeignKey(
@@ -132,6 +185,14 @@ class Phase(models.Model):
     private_published = models.BooleanField(
         default=False, help_text="Publish the private leaderboard before the phase closes."
     )
+    score_release = models.CharField(
+        max_length=20, choices=[(name, name) for name in RELEASE_POLICIES], default="exact",
+        help_text="What teams are shown of their scores while the phase runs: exact, rounded "
+        "(release_decimals places), ladder (changes only past release_eta) or boot-ladder-boot "
+        "(DREAM). Organisers always see exact scores; the final boards use exact scores.",
+    )
+    release_decimals = models.PositiveSmallIntegerField(default=3)
+    release_eta = models.FloatField(default=0.01, help_text="The ladder's step.")
     selection_limit = models.PositiveIntegerField(
         default=0, help_text="0: rank each team's best entry; N: rank up to N selected entries."
     )
@@ -147,6 +208,9 @@ class Phase(models.Model):
             models.CheckConstraint(
                 condition=models.Q(limit_cpus__gt=0), name="phase_cpus_positive"
             ),
+            models.CheckConstraint(
+                condition=models.Q(release_eta__gt=0), name="phase_release_eta_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -156,6 +220,25 @@ class Phase(models.Model):
         return reverse(
             "submissions:phase", kwargs={"slug": self.challenge.slug, "phase": self.slug}
         )
+
+    def clean(self) -> None:
+        if self.Kind.PREDICTIONS in (self.submission_kinds or []) and not self.inputs_published:
+            raise ValidationError({"submission_kinds": PREDICTIONS_NEED_PUBLIC_INPUTS})
+
+    def release_policy(self) -> Policy:
+        return Policy(name=self.score_release, decimals=self.release_decimals,
+                      eta=self.release_eta)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return get_metric(self.primary_metric).higher_is_better
+
+    @property
+    def inputs_published(self) -> bool:
+        """Whether participants have the evaluation inputs, so that a predictions file
+        (rather than a model) may be scored: never for hidden inputs, whose per-id scores
+        and validation messages would reveal hidden labels and ids."""
+        return self.evaluation_set is not None and self.evaluation_set.inputs_public
 
     def is_open(self, at: timezone.datetime | None = None) -> bool:
         at = at or timezone.now()
@@ -287,24 +370,3 @@ class JoinRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} asks to join {self.team} ({self.status})"
-
-
-class AuditEvent(models.Model):
-    """Append-only record of who did what (uploads, runs, re-scores, team changes)."""
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    challenge = models.ForeignKey(
-        Challenge, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
-    )
-    verb = models.CharField(max_length=60, db_index=True)
-    target = models.CharField(max_length=200, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-at"]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.verb} {self.target}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
+from django.http import Http404
 
 from challenges.models import Challenge, Membership, Phase, Team, TermsAcceptance
 
@@ -54,3 +55,23 @@ def team_for_user(*, challenge: Challenge, user: Any) -> Team | None:
 
 def team_members(*, team: Team) -> list[Membership]:
     return list(team.memberships.select_related("user").order_by("joined_at"))
+
+
+def visible_challenge(*, user: Any, slug: str) -> Challenge:
+    """The challenge if `user` may see it, else Http404 (the same for absent and hidden)."""
+    challenge = visible_challenges(user=user).distinct().filter(slug=slug).first()
+    if challenge is None:
+        raise Http404("No such challenge.")
+    return challenge
+
+
+def visible_phase(*, user: Any, slug: str, phase: str) -> Phase:
+    """The phase of a challenge `user` may see, with its challenge and data sets, else Http404.
+    Pages and the API both find phases here."""
+    found = (
+        Phase.objects.select_related("challenge", "evaluation_set", "sanity_set")
+        .filter(challenge=visible_challenge(user=user, slug=slug), slug=phase).first()
+    )
+    if found is None:
+        raise Http404("No such phase.")
+    return found

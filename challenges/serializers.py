@@ -15,7 +15,9 @@ class PhaseQuotaSerializer(serializers.Serializer):
     per_day = serializers.IntegerField(source="quota_per_day")
     total = serializers.IntegerField(source="quota_total")
     concurrent = serializers.IntegerField(source="quota_concurrent")
-    count_failed = serializers.BooleanField(help_text="Whether failed runs use quota.")
+    count_failed = serializers.BooleanField(
+        help_text="Whether failures before the hidden data (unusable upload, sanity run) use "
+        "quota. Failures on hidden data always do; internal errors never do.")
 
 
 class PhaseLimitsSerializer(serializers.Serializer):
@@ -44,7 +46,7 @@ class PhaseSerializer(serializers.ModelSerializer):
             "slug", "title", "order", "opens_at", "closes_at", "is_open", "has_closed",
             "submission_kinds", "quota", "primary_metric", "secondary_metrics", "limits",
             "score_visibility", "show_logs", "private_published", "selection_limit",
-            "sanity_run",
+            "sanity_run", "score_release",
         ]
         read_only_fields = fields
 

@@ -26,7 +26,6 @@ from challenges.exceptions import (
     TermsNotAccepted,
 )
 from challenges.models import (
-    AuditEvent,
     Challenge,
     Invitation,
     JoinRequest,
@@ -34,18 +33,29 @@ from challenges.models import (
     Team,
     TermsAcceptance,
 )
+from core.services import audit_record
 
 INVITATION_LIFETIME = timedelta(days=7)
 
 
-def audit_record(
-    *, verb: str, actor: Any = None, challenge: Challenge | None = None, target: str = "",
-    data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        verb=verb, actor=actor if getattr(actor, "pk", None) else None,
-        challenge=challenge, target=target, data=data or {},
-    )
+def next_terms_version(challenge: Challenge, terms: str) -> int:
+    """The terms version after setting `terms`: changed terms of a saved challenge get a new
+    version, which everyone must accept again (import and admin edits alike)."""
+    stored = Challenge.objects.filter(pk=challenge.pk).values("terms", "terms_version").first()
+    if stored is None:
+        return challenge.terms_version
+    return stored["terms_version"] + (stored["terms"] != terms)
+
+
+@transaction.atomic
+def challenge_save(*, challenge: Challenge, actor: Any, changed: list[str] | None = None) -> None:
+    """Save an organiser's edit of a challenge (the admin): terms bump their version."""
+    challenge.terms_version = next_terms_version(challenge, challenge.terms)
+    created = challenge.pk is None
+    challenge.full_clean()
+    challenge.save()
+    audit_record(verb="challenge.created" if created else "challenge.edited", actor=actor,
+                 challenge=challenge, data={"fields": sorted(changed or [])})
 
 
 def terms_accept(*, challenge: Challenge, user: AbstractBaseUser) -> TermsAcceptance:

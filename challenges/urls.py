@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.challenge_list, name="list"),
     path("challenges/<slug:slug>/", views.challenge_detail, name="detail"),
     path("challenges/<slug:slug>/terms/", views.terms, name="terms"),
+    path("challenges/<slug:slug>/audit.jsonl", views.audit_export, name="audit_export"),
     path("challenges/<slug:slug>/files/<path:name>", views.public_file, name="file"),
     path("challenges/<slug:slug>/teams/new/", views.team_create, name="team_create"),
     path("challenges/<slug:slug>/teams/<int:pk>/", views.team_detail, name="team"),

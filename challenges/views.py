@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import mimetypes
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,7 +18,8 @@ from challenges import selectors, services
 from challenges.exceptions import ChallengeError
 from challenges.forms import CaptainForm, InvitationForm, TeamCreateForm
 from challenges.models import Challenge, Invitation, JoinRequest, Team
-from challenges.storage import private_path
+from core.models import AuditEvent
+from core.storage import private_path
 
 # Challenges whose valid invitation this session opened: an invite-only challenge is hidden
 # from non-members, yet an invitee must read and accept its terms before joining.
@@ -25,8 +27,7 @@ INVITED_SESSION_KEY = "challenges.invited"
 
 
 def _challenge(request: HttpRequest, slug: str) -> Challenge:
-    queryset = selectors.visible_challenges(user=request.user).distinct()
-    return get_object_or_404(queryset, slug=slug)
+    return selectors.visible_challenge(user=request.user, slug=slug)
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -225,3 +226,27 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 def profile(request: HttpRequest) -> HttpResponse:
     memberships = request.user.memberships.select_related("team__challenge")
     return render(request, "account/profile.html", {"memberships": memberships})
+
+
+EXPORTED_FIELDS = ("id", "at", "actor_id", "actor_name", "challenge_id", "verb", "target",
+                   "data", "prev_hash", "hash")
+
+
+@login_required
+def audit_export(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """The challenge's audit events with their hashes, one JSON object a line (organisers).
+    Each event's hash can be recomputed from its line; the links between lines run through
+    events of other challenges too, which `manage.py audit_verify` checks on the server."""
+    challenge = _challenge(request, slug)
+    if not selectors.is_organiser(challenge=challenge, user=request.user):
+        raise Http404("No such page.")
+    events = AuditEvent.objects.filter(challenge_id=challenge.pk).order_by("id")
+    lines = (json.dumps({name: _exported(getattr(e, name)) for name in EXPORTED_FIELDS},
+                        sort_keys=True) + "\n" for e in events.iterator())
+    response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
+    response["Content-Disposition"] = f'attachment; filename="{slug}-audit.jsonl"'
+    return response
+
+
+def _exported(value: object) -> object:
+    return value.isoformat() if hasattr(value, "isoformat") else value

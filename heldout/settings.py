@@ -37,10 +37,12 @@ INSTALLED_APPS = [
     "allauth.account",
     "rest_framework",
     "drf_spectacular",
+    "core",
     "accounts",
     "challenges",
     "submissions",
     "scoring",
+    "leaderboards",
 ]
 
 MIDDLEWARE = [
@@ -155,7 +157,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("HELDOUT_CELERY_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-runs": {"task": "scoring.tasks.sweep_stuck_runs", "schedule": 60.0},
     "refresh-closed-leaderboards": {
-        "task": "scoring.tasks.refresh_closed_leaderboards", "schedule": 60.0,
+        "task": "leaderboards.tasks.refresh_closed_leaderboards", "schedule": 60.0,
     },
     "expire-uploads": {"task": "submissions.tasks.expire_uploads", "schedule": 3600.0},
 }
@@ -172,8 +174,9 @@ HELDOUT_SUBGROUP_MIN_POSITIVES = env_int("HELDOUT_SUBGROUP_MIN_POSITIVES", 10, m
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 
-# The REST API (/api/v1/, see heldout/api.py). Token first, so that an anonymous request is
-# answered 401 with a WWW-Authenticate header; the session serves the browser (with CSRF).
+# The REST API (/api/v1/, see heldout/api.py and core/api.py). Token first, so that an
+# anonymous request is answered 401 with a WWW-Authenticate header; the session serves the
+# browser (with CSRF).
 # Throttles count in the default cache: give every web node a shared cache (Redis) in
 # production, or each process counts on its own.
 REST_FRAMEWORK = {
@@ -187,7 +190,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "heldout.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "accounts.throttling.AnonThrottle",
         "accounts.throttling.UserThrottle",
@@ -219,7 +222,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "heldout.api.document_errors",
+        "core.api.document_errors",
     ],
 }
 

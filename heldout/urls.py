@@ -12,6 +12,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/", include("heldout.api")),
     path("", include("submissions.urls")),
-    path("", include("scoring.urls")),
+    path("", include("leaderboards.urls")),
     path("", include("challenges.urls")),
 ]

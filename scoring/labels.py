@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from challenges.models import EvaluationSet
-from challenges.storage import checksum_tree, private_path, sha256_file
+from core.storage import checksum_tree, private_path, sha256_file
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""Runs of submitted models, their scored results, and cached leaderboards."""
+"""Runs of submitted models and their scored results."""
 
 from __future__ import annotations
 
 from django.db import models
 
-from challenges.models import EvaluationSet, Phase
+from challenges.models import EvaluationSet
 from submissions.models import Submission
 
 
@@ -63,6 +63,12 @@ class Result(models.Model):
         default=dict, help_text="{'all'|'public'|'private': {metric: value}}"
     )
     subgroups = models.JSONField(default=dict, blank=True)
+    released = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the team is shown while the phase runs (the phase's score release "
+        "policy): {part: {metric: value}} for the part teams see.")
+    released_from = models.UUIDField(
+        null=True, blank=True, help_text="The submission whose scores `released` repeats.")
     case_scores = models.BinaryField()
     case_labels = models.BinaryField(null=True, blank=True)
     computed_at = models.DateTimeField(auto_now=True)
@@ -71,22 +77,27 @@ class Result(models.Model):
         return f"result of {self.submission}"
 
 
-class LeaderboardSnapshot(models.Model):
-    """A computed board, so that page views never run a bootstrap."""
+class CollusionFlag(models.Model):
+    """Two teams' submissions that look like one model: the same uploaded file, or nearly the
+    same predictions on the hidden set (the classic way around daily quotas with several
+    accounts). Shown to organisers, who decide; nothing happens to the teams automatically."""
 
-    class Board(models.TextChoices):
-        PUBLIC = "public", "Public"
-        PRIVATE = "private", "Private"
+    class Kind(models.TextChoices):
+        SAME_UPLOAD = "same_upload", "Same uploaded file (sha256)"
+        NEAR_IDENTICAL = "near_identical", "Near-identical hidden-set predictions"
 
-    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="snapshots")
-    board = models.CharField(max_length=10, choices=Board.choices)
-    payload = models.JSONField(default=dict)
-    computed_at = models.DateTimeField(auto_now=True)
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="flags")
+    other = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value = models.FloatField(null=True, blank=True, help_text="Rank correlation, if any.")
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["phase", "board"], name="snapshot_unique")
+            models.UniqueConstraint(fields=["submission", "other", "kind"],
+                                    name="collusion_flag_unique")
         ]
 
     def __str__(self) -> str:
-        return f"{self.phase} {self.board} board"
+        return f"{self.get_kind_display()}: {self.submission} ~ {self.other}"

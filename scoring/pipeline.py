@@ -8,7 +8,7 @@ unexpected becomes `internal_error` with details only in the server log.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import logging
 import math
 import shutil
@@ -16,7 +16,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -24,9 +23,13 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from challenges.models import EvaluationSet, Phase
-from challenges.services import audit_record
-from challenges.storage import private_path
+from core import dispatch
+from core.services import audit_record
+from core.storage import private_path
+from scoring import collusion
 from scoring import labels as labels_io
+from scoring import release as score_release
+from scoring.arrays import to_bytes
 from scoring.backends.base import Backend, BackendError, InvalidImage, Limits, RunResult, RunSpec
 from scoring.images import ensure_runtime_image
 from scoring.models import Result, Run
@@ -37,6 +40,8 @@ from submissions.models import Submission
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
+NOTIFY_TEAM = "scoring.tasks.notify_team"  # a task of this app, queued by name (no cycle)
+UPLOAD = "upload"  # failed before any run: the upload itself cannot be used
 Error = Submission.ErrorClass
 
 
@@ -48,10 +53,30 @@ class Runnable:
 
 
 class RunFailed(Exception):
-    def __init__(self, error_class: str, message: str) -> None:
+    """A model's failure: its error class, the message its team sees, and where it failed
+    ("upload", "sanity" or "hidden": hidden-data failures always count against quotas)."""
+
+    def __init__(self, error_class: str, message: str, lane: str) -> None:
         super().__init__(message)
         self.error_class = error_class
         self.message = message
+        self.lane = lane
+
+
+# What a team reads about a failed run on hidden data: one fixed sentence per error class,
+# never the exit code, the time, counts, ids or anything the model wrote (each would be a
+# channel out of the sandbox). Organisers see the details on the Run.
+HIDDEN_LANE_MESSAGES = {
+    Error.TIMEOUT: "The model did not finish within the phase's time limit on the hidden data.",
+    Error.OUT_OF_MEMORY: "The model used more memory than the phase allows on the hidden data.",
+    Error.NONZERO_EXIT: "The model stopped with an error on the hidden data.",
+    Error.MISSING_OUTPUT: "The model wrote no /output/predictions.csv on the hidden data.",
+    Error.INVALID_OUTPUT: "The predictions on the hidden data do not follow the contract "
+    "(every input id exactly once, header id,score[,label], scores in [0, 1], /output within "
+    "its size limit). The sanity run on public data shows details; check your model there.",
+}
+INTERNAL_MESSAGE = ("Something went wrong on our side; the organisers have been told. "
+                    "This attempt does not count against your quota.")
 
 
 def get_backend() -> Backend:
@@ -61,9 +86,9 @@ def get_backend() -> Backend:
 
 def claim(submission_pk: int) -> Submission | None:
     """Move queued -> running in one conditional UPDATE; a redelivered task gets None."""
-    claimed = Submission.objects.filter(pk=submission_pk, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1,
-        error_class="", error_message="",
+    claimed = Submission.update_status(
+        submission_pk, to=Status.RUNNING, from_=[Status.QUEUED], started_at=timezone.now(),
+        attempts=F("attempts") + 1, error_class="", error_message="",
     )
     if not claimed:
         return None
@@ -81,12 +106,10 @@ def evaluate(submission_pk: int, *, backend: Backend | None = None) -> Submissio
     try:
         _evaluate(submission, backend or get_backend(), workdir)
     except RunFailed as failure:
-        _finish(submission, Status.FAILED, failure.error_class, failure.message)
+        _finish(submission, Status.FAILED, failure.error_class, failure.message, failure.lane)
     except Exception:
         logger.exception("internal error while evaluating submission %s", submission.pk)
-        _finish(submission, Status.FAILED, Error.INTERNAL_ERROR,
-                "Something went wrong on our side; the organisers have been told. "
-                "This attempt does not count against your quota.")
+        _finish(submission, Status.FAILED, Error.INTERNAL_ERROR, INTERNAL_MESSAGE)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     submission.refresh_from_db()
@@ -108,7 +131,9 @@ def _evaluate(submission: Submission, backend: Backend, workdir: Path) -> None:
                       Run.Lane.SANITY, workdir)
         predictions = _run_lane(submission, backend, runnable, phase.evaluation_set,
                                 table.ids, Run.Lane.HIDDEN, workdir)
-    Submission.objects.filter(pk=submission.pk).update(status=Status.SCORING)
+    Submission.update_status(submission.pk, to=Status.SCORING, attempt=submission.attempts)
+    _audit_hidden_access(submission, phase.evaluation_set, "hidden_labels.scored",
+                         _what_ran(submission, runnable))
     _store_result(submission, phase.evaluation_set, table, predictions)
     _finish(submission, Status.SUCCEEDED, "", "")
 
@@ -122,7 +147,7 @@ def _prepare(submission: Submission, backend: Backend, workdir: Path) -> Runnabl
         try:
             validation.extract_bundle(upload, folder)
         except InvalidUpload as error:
-            raise RunFailed(Error.INVALID_UPLOAD, error.message) from None
+            raise RunFailed(Error.INVALID_UPLOAD, error.message, UPLOAD) from None
         return Runnable(ensure_runtime_image(), ("python3", "predict.py"), folder)
     ensure_runtime_image()  # the /output keeper container runs from it for images too
     return Runnable(_load_image(submission, backend, upload), None, None)
@@ -134,7 +159,7 @@ def _load_image(submission: Submission, backend: Backend, upload: Path) -> str:
     try:
         image_id = backend.load_image(upload)
     except InvalidImage as error:
-        raise RunFailed(Error.INVALID_UPLOAD, str(error)) from None
+        raise RunFailed(Error.INVALID_UPLOAD, str(error), UPLOAD) from None
     Submission.objects.filter(pk=submission.pk).update(image_id=image_id)
     return image_id
 
@@ -147,11 +172,37 @@ def _read_uploaded_predictions(
             private_path(submission.file_path), expected_ids=table.ids
         )
     except InvalidPredictions as error:
-        raise RunFailed(Error.INVALID_OUTPUT, error.message) from None
+        # predictions kind: only for phases whose inputs are public, so ids may be named
+        raise RunFailed(Error.INVALID_OUTPUT, error.message, Run.Lane.HIDDEN) from None
 
 
 def container_name(submission: Submission, lane: str) -> str:
     return f"{settings.HELDOUT_CONTAINER_PREFIX}{submission.pk}-a{submission.attempts}-{lane}"
+
+
+def hidden_files_digest(evaluation_set: EvaluationSet) -> str:
+    """One sha256 naming every hidden file of a set: over its sorted `path sha256` lines."""
+    lines = "".join(f"{path} {digest}\n" for path, digest in sorted(
+        evaluation_set.checksums.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _audit_hidden_access(
+    submission: Submission, evaluation_set: EvaluationSet, verb: str, ran: dict[str, str],
+) -> None:
+    """Every use of hidden data is an event naming the data and what used it."""
+    audit_record(
+        verb=verb, challenge=submission.phase.challenge, target=f"submission:{submission.pk}",
+        data={"evaluation_set": evaluation_set.name, "attempt": submission.attempts,
+              "hidden_files_sha256": hidden_files_digest(evaluation_set),
+              "labels_sha256": evaluation_set.checksums.get("labels.csv", ""), **ran},
+    )
+
+
+def _what_ran(submission: Submission, runnable: Runnable | None) -> dict[str, str]:
+    if runnable is not None and submission.kind == "image":
+        return {"image": runnable.image}
+    return {f"{submission.kind}_sha256": submission.sha256}
 
 
 def _run_lane(
@@ -159,6 +210,9 @@ def _run_lane(
     evaluation_set: EvaluationSet, expected: tuple[str, ...], lane: str, workdir: Path,
 ) -> validation.Predictions:
     labels_io.verify_checksums(evaluation_set)
+    if lane == Run.Lane.HIDDEN:
+        _audit_hidden_access(submission, evaluation_set, "hidden_data.run",
+                             _what_ran(submission, runnable))
     output = workdir / lane / "output"
     output.mkdir(parents=True)
     phase = submission.phase
@@ -177,11 +231,12 @@ def _run_lane(
         logger.exception("engine failure in %s", spec.name)
         _save_run(run, None, Error.INTERNAL_ERROR, "The sandbox failed to run your model.")
         raise
-    error_class, message, predictions = _judge(result, output, expected, lane, phase.limit_seconds)
+    error_class, message, predictions = _judge(result, output, expected, phase.limit_seconds)
     _save_run(run, result, error_class, message)
     if error_class:
-        prefix = "Sanity run on public data: " if lane == Run.Lane.SANITY else ""
-        raise RunFailed(error_class, prefix + message)
+        if lane == Run.Lane.SANITY:
+            raise RunFailed(error_class, f"Sanity run on public data: {message}", lane)
+        raise RunFailed(error_class, HIDDEN_LANE_MESSAGES[error_class], lane)
     assert predictions is not None
     return predictions
 
@@ -205,8 +260,10 @@ def _limits(phase: Phase) -> Limits:
 
 
 def _judge(
-    result: RunResult, output: Path, expected: tuple[str, ...], lane: str, seconds: int
+    result: RunResult, output: Path, expected: tuple[str, ...], seconds: int
 ) -> tuple[str, str, validation.Predictions | None]:
+    """(error class, detailed message, predictions). The details go to the Run (organisers)
+    and, on the sanity lane, to the team."""
     if result.timed_out:
         return Error.TIMEOUT, f"The model did not finish within {seconds} seconds.", None
     if result.oom_killed:
@@ -221,17 +278,7 @@ def _judge(
     try:
         return "", "", validation.read_predictions(path, expected_ids=expected)
     except InvalidPredictions as error:
-        return Error.INVALID_OUTPUT, _safe_message(error, lane), None
-
-
-def _safe_message(error: InvalidPredictions, lane: str) -> str:
-    """Messages about hidden-data output could echo what the model wrote (a channel out of
-    the sandbox), so on the hidden lane the team gets a summary without any values."""
-    if lane == Run.Lane.SANITY:
-        return error.message
-    return ("predictions.csv on the hidden data does not follow the contract (every input id "
-            "exactly once, header id,score[,label], scores in [0, 1]). Details are shown for "
-            "the sanity run; check your model there.")
+        return Error.INVALID_OUTPUT, error.message, None  # details: sanity lane, organisers
 
 
 def _save_run(run: Run, result: RunResult | None, error_class: str, message: str) -> None:
@@ -253,31 +300,31 @@ def _store_result(
         table, predictions.scores, predictions.labels,
         metrics=[phase.primary_metric, *phase.secondary_metrics], primary=phase.primary_metric,
     )
+    released, source = score_release.release(
+        submission=submission, table=table, exact=scored.metrics, scores=predictions.scores,
+        labels=predictions.labels)
     Result.objects.update_or_create(
         submission=submission,
         defaults={
             "evaluation_set": evaluation_set, "metrics": scored.metrics,
-            "subgroups": scored.subgroups, "case_scores": _to_bytes(predictions.scores),
-            "case_labels": None if predictions.labels is None else _to_bytes(predictions.labels),
+            "subgroups": scored.subgroups, "case_scores": to_bytes(predictions.scores),
+            "case_labels": None if predictions.labels is None else to_bytes(predictions.labels),
+            "released": released, "released_from": source,
         },
     )
+    collusion.flag_submission(submission, predictions.scores)
+    audit_record(verb="score.released", challenge=phase.challenge,
+                 target=f"submission:{submission.pk}",
+                 data={"policy": phase.score_release, "released": released, "from": source})
 
 
-def _to_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def from_bytes(blob: bytes | memoryview) -> np.ndarray:
-    return np.load(io.BytesIO(bytes(blob)), allow_pickle=False)
-
-
-def _finish(submission: Submission, status: str, error_class: str, message: str) -> None:
+def _finish(
+    submission: Submission, status: str, error_class: str, message: str, lane: str = "",
+) -> None:
     with transaction.atomic():
-        Submission.objects.filter(pk=submission.pk).update(
-            status=status, error_class=error_class, error_message=message,
-            finished_at=timezone.now(),
+        Submission.update_status(
+            submission.pk, to=status, attempt=submission.attempts, error_class=error_class,
+            error_message=message, failed_lane=lane, finished_at=timezone.now(),
         )
         audit_record(verb=f"submission.{status}", challenge=submission.phase.challenge,
                      target=f"submission:{submission.pk}",
@@ -286,9 +333,7 @@ def _finish(submission: Submission, status: str, error_class: str, message: str)
 
 
 def _after_finish(submission_pk: int, status: str) -> None:
-    from scoring.tasks import notify_team, refresh_leaderboard
-
-    notify_team.delay(submission_pk=submission_pk)
+    dispatch.send(NOTIFY_TEAM, submission_pk=submission_pk)
     # Every final status can change a board (a failed re-score removes an entry).
     phase_pk = Submission.objects.values_list("phase_id", flat=True).get(pk=submission_pk)
-    refresh_leaderboard.delay(phase_pk=phase_pk)
+    dispatch.refresh_leaderboard(phase_pk)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from scoring.labels import LabelTable
-from scoring.metrics import compute_metrics
+from stats.metrics import compute_metrics
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,19 @@
-"""Writes for scoring: re-scoring, the sweeper, notifications, leaderboard refresh."""
+"""Writes for scoring: re-scoring, the sweeper, notifications."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from challenges.services import audit_record
+from core import dispatch
+from core.services import audit_record
+from scoring.pipeline import container_name, get_backend
 from submissions.models import Submission
 
 logger = logging.getLogger(__name__)
@@ -23,24 +24,18 @@ Status = Submission.Status
 SWEEP_GRACE = timedelta(minutes=5)
 
 
-def _enqueue(submission_pk: int) -> None:
-    from scoring.tasks import evaluate_submission
-
-    evaluate_submission.delay(submission_pk=submission_pk)
-
-
 @transaction.atomic
 def submission_rescore(*, submission: Submission, actor: Any) -> bool:
     """Queue a finished submission again (organisers). Returns False if it is still active."""
-    updated = Submission.objects.filter(pk=submission.pk, status__in=Submission.FINAL).update(
-        status=Status.QUEUED, error_class="", error_message="", finished_at=None,
-        started_at=None,
+    updated = Submission.update_status(
+        submission.pk, to=Status.QUEUED, from_=Submission.FINAL, error_class="",
+        error_message="", finished_at=None, started_at=None,
     )
     if updated:
         audit_record(verb="submission.rescore", actor=actor,
                      challenge=submission.phase.challenge, target=f"submission:{submission.pk}")
-        transaction.on_commit(lambda: _enqueue(submission.pk))
-    return bool(updated)
+        transaction.on_commit(lambda: dispatch.evaluate_submission(submission.pk))
+    return updated
 
 
 def _stale(submission: Submission, now: timezone.datetime) -> bool:
@@ -65,25 +60,24 @@ def sweep_stuck_runs(*, now: timezone.datetime | None = None) -> list[int]:
 
 
 def _requeue_or_fail(submission: Submission) -> bool:
-    rows = Submission.objects.filter(pk=submission.pk, status=submission.status)
+    current = {"from_": [submission.status], "attempt": submission.attempts}
     if submission.attempts >= settings.HELDOUT_MAX_ATTEMPTS:
-        rows.update(status=Status.FAILED, error_class=Submission.ErrorClass.INTERNAL_ERROR,
-                    error_message="The evaluation was interrupted too many times; the "
-                    "organisers have been told. This does not count against your quota.",
-                    finished_at=timezone.now())
+        Submission.update_status(
+            submission.pk, to=Status.FAILED, **current,
+            error_class=Submission.ErrorClass.INTERNAL_ERROR,
+            error_message="The evaluation was interrupted too many times; the organisers have "
+            "been told. This does not count against your quota.", finished_at=timezone.now())
         logger.error("submission %s failed after %s attempts", submission.pk, submission.attempts)
         return False
-    if rows.update(status=Status.QUEUED, started_at=None):
+    if Submission.update_status(submission.pk, to=Status.QUEUED, **current, started_at=None):
         audit_record(verb="submission.requeued", challenge=submission.phase.challenge,
                      target=f"submission:{submission.pk}", data={"attempts": submission.attempts})
-        _enqueue(submission.pk)
+        dispatch.evaluate_submission(submission.pk)
         return True
     return False
 
 
 def _remove_orphans() -> None:
-    from scoring.pipeline import container_name, get_backend
-
     running = Submission.objects.filter(status__in=(Status.RUNNING, Status.SCORING))
     keep = frozenset(
         container_name(s, lane) for s in running for lane in ("sanity", "hidden")
@@ -119,64 +113,3 @@ def notify_team(*, submission_pk: int) -> None:
         f"Details: {submission.get_absolute_url()}",
         from_email=None, recipient_list=recipients,
     )
-
-
-# --- leaderboards -------------------------------------------------------------------------
-#
-# Coalescing: every scored submission *requests* a refresh, which enqueues the computation
-# `LEADERBOARD_COALESCE_SECONDS` later, carrying the request time. A computation reads the
-# clock before reading results (the snapshot's `as_of`), so a request made at or before a
-# snapshot's `as_of` is already covered and its task returns at once: a burst of results
-# within the delay costs one bootstrap. A cache lock keeps two workers from computing the same
-# phase at once (a request arriving meanwhile is deferred, not dropped); the snapshot write
-# itself refuses to replace newer data, so correctness never depends on the lock (a per-process
-# cache only makes the lock per-process).
-
-LEADERBOARD_COALESCE_SECONDS = 5
-LEADERBOARD_LOCK_SECONDS = 10 * 60
-
-
-def leaderboard_request(
-    *, phase_pk: int, requested_at: datetime | None = None,
-    countdown: float = LEADERBOARD_COALESCE_SECONDS,
-) -> None:
-    """Ask for the phase's boards to be recomputed soon from data as of `requested_at`."""
-    from scoring.tasks import recompute_leaderboard
-
-    at = requested_at or timezone.now()
-    recompute_leaderboard.apply_async(
-        kwargs={"phase_pk": phase_pk, "requested_at": at.isoformat()}, countdown=countdown
-    )
-
-
-def leaderboard_refresh(*, phase_pk: int, requested_at: datetime | None = None) -> bool:
-    """Recompute the phase's boards unless a snapshot already covers `requested_at`.
-    Returns whether a computation ran here."""
-    from scoring.leaderboard import recompute
-    from scoring.selectors import snapshot_as_of
-
-    if requested_at is not None:
-        as_of = snapshot_as_of(phase_pk=phase_pk)
-        if as_of is not None and as_of >= requested_at:
-            return False
-    lock = f"heldout:leaderboard:{phase_pk}"
-    if not cache.add(lock, "1", timeout=LEADERBOARD_LOCK_SECONDS):
-        leaderboard_request(phase_pk=phase_pk, requested_at=requested_at or timezone.now())
-        return False
-    try:
-        recompute(phase_pk=phase_pk)
-    finally:
-        cache.delete(lock)
-    return True
-
-
-def leaderboard_refresh_closed(*, now: datetime | None = None) -> list[int]:
-    """Request a final computation for every phase that closed since its boards were
-    computed (the beat runs this every minute). Returns the phases' primary keys."""
-    from scoring.selectors import phases_due_at_close
-
-    now = now or timezone.now()
-    due = list(phases_due_at_close(now=now).values_list("pk", flat=True))
-    for phase_pk in due:
-        leaderboard_request(phase_pk=phase_pk, requested_at=now, countdown=0)
-    return due

@@ -41,14 +41,18 @@ async function request(method, url, body, headers = {}) {
   return { ok: response.ok, status: response.status, data };
 }
 
+// The REST API's upload URLs (/api/v1/uploads/<id>/...), from a template URL on the form.
+const NO_ID = "00000000-0000-0000-0000-000000000000";
+const uploadUrl = (form, id, tail = "") => form.dataset.uploadsUrl.replace(NO_ID, id) + tail;
+
 // Send the file from wherever the server says it stands, retrying dropped connections.
-async function sendChunks(session, file, onProgress) {
+async function sendChunks(form, session, file, onProgress) {
   let offset = session.received;
   let failures = 0;
   while (offset < file.size) {
     const chunk = file.slice(offset, offset + CHUNK_BYTES);
     try {
-      const reply = await request("PUT", `/uploads/${session.id}/?offset=${offset}`, chunk,
+      const reply = await request("PUT", uploadUrl(form, session.id, `?offset=${offset}`), chunk,
         { "Content-Type": "application/octet-stream" });
       if (!reply.ok && reply.status !== 409) throw new Error(reply.data.detail || "upload failed");
       offset = reply.data.received;
@@ -58,7 +62,7 @@ async function sendChunks(session, file, onProgress) {
       failures += 1;
       if (failures > RETRIES) throw error;
       await sleep(Math.min(30000, 500 * 2 ** failures));
-      const state = await request("GET", `/uploads/${session.id}/`);
+      const state = await request("GET", uploadUrl(form, session.id));
       if (state.ok) offset = state.data.received;
     }
   }
@@ -74,12 +78,12 @@ async function chunkedUpload(form) {
     JSON.stringify({ kind, filename: file.name, size: file.size }),
     { "Content-Type": "application/json" });
   if (!start.ok) throw new Error(start.data.detail || "The upload could not start.");
-  await sendChunks(start.data, file, (fraction) => {
+  await sendChunks(form, start.data, file, (fraction) => {
     bar.value = Math.round(fraction * 100);
     message.textContent = `Uploaded ${bar.value}%`;
   });
   message.textContent = "Checking the file…";
-  const done = await request("POST", `/uploads/${start.data.id}/finish/`);
+  const done = await request("POST", uploadUrl(form, start.data.id, "finish/"));
   if (!done.ok) throw new Error(done.data.detail || "The upload was refused.");
   window.location.assign(done.data.url);
 }

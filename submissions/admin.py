@@ -1,42 +1,18 @@
+"""Admin for resumable uploads. Submissions themselves are administered with their runs and
+the re-score action in scoring.admin (the runs are scoring's)."""
+
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline
-from scoring.models import Run
-from scoring.services import submission_rescore
-from submissions.models import Submission
+from challenges.admin_scoping import OrganiserScopedAdmin
+from submissions.models import UploadSession
 
 
-class RunInline(OrganiserScopedInline, admin.TabularInline):
-    model = Run
-    extra = 0
-    can_delete = False
-    fields = ["lane", "attempt", "container_name", "exit_code", "timed_out", "oom_killed",
-              "error_class", "duration_s", "log_tail"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-
-@admin.register(Submission)
-class SubmissionAdmin(OrganiserScopedAdmin):
+@admin.register(UploadSession)
+class UploadSessionAdmin(OrganiserScopedAdmin):
     challenge_path = "phase__challenge"
-    list_display = ["__str__", "kind", "status", "error_class", "is_baseline", "selected",
-                    "attempts", "created_at"]
-    # RelatedOnly: the filter must not list other organisers' challenges and phases.
-    list_filter = ["status", "error_class", "kind", "is_baseline",
-                   ("phase__challenge", admin.RelatedOnlyFieldListFilter),
-                   ("phase", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["team__name", "created_by__username", "sha256", "uid"]
-    readonly_fields = [f.name for f in Submission._meta.fields if f.name not in ("is_baseline",)]
-    actions = ["rescore"]
-    inlines = [RunInline]
-
-    @admin.action(description="Re-score the selected submissions")
-    def rescore(self, request, queryset):  # type: ignore[no-untyped-def]
-        queued = sum(submission_rescore(submission=s, actor=request.user) for s in queryset)
-        skipped = queryset.count() - queued
-        messages.info(request, f"{queued} submission(s) queued again"
-                      + (f"; {skipped} still being evaluated were skipped." if skipped else "."))
+    list_display = ["uid", "user", "phase", "kind", "received", "total_size", "touched_at"]
+    list_filter = [("phase__challenge", admin.RelatedOnlyFieldListFilter)]
+    readonly_fields = ["uid", "user", "phase", "kind", "filename", "total_size", "received",
+                       "created_at", "touched_at", "submission"]

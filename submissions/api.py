@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http.request import UnreadablePostError
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -22,11 +23,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenges import selectors as challenge_selectors
-from challenges.api import get_phase
-from challenges.models import Phase, Team
-from scoring.selectors import board_visible
+from challenges.models import Phase
+from challenges.visibility import PhaseRights, phase_rights
 from submissions import selectors, services
-from submissions.exceptions import InvalidUpload, NotAMember, SubmissionError
+from submissions.exceptions import InvalidUpload, SubmissionError
 from submissions.models import Submission, UploadSession
 from submissions.serializers import (
     ChunkOffsetSerializer,
@@ -59,12 +59,8 @@ class UploadConflict(APIException):
         self.extra = {"received": session.received, "size": session.total_size}
 
 
-def viewer_flags(phase: Phase, user: Any) -> dict[str, bool]:
-    """What this user may see of submissions in this phase, from the pages' selectors."""
-    return {
-        "scores_visible": selectors.scores_visible_for_phase(phase=phase, user=user),
-        "private_visible": board_visible(phase=phase, user=user, board="private")[0],
-    }
+def get_phase(request: Request, slug: str, phase: str) -> Phase:
+    return challenge_selectors.visible_phase(user=request.user, slug=slug, phase=phase)
 
 
 def submission_queryset() -> Any:
@@ -73,31 +69,26 @@ def submission_queryset() -> Any:
     ).defer("result__case_scores", "result__case_labels", "result__subgroups")
 
 
-def submission_body(request: Request, submission: Submission, *, detail: bool = False) -> Any:
+def submission_body(
+    request: Request, submission: Submission, *, detail: bool = False,
+    rights: PhaseRights | None = None,
+) -> Any:
     submission = submission_queryset().get(pk=submission.pk)
-    flags = viewer_flags(submission.phase, request.user)
-    flags["hidden_logs_visible"] = selectors.hidden_logs_visible(
-        submission=submission, user=request.user)
+    rights = rights or phase_rights(phase=submission.phase, user=request.user)
     serializer = SubmissionDetailSerializer if detail else SubmissionSerializer
-    return serializer(submission, context=flags).data
+    return serializer(submission, context={"rights": rights, "request": request}).data
 
 
-def viewable_submission(request: Request, uid: Any) -> Submission:
+def viewable_submission(request: Request, uid: Any) -> tuple[Submission, PhaseRights]:
     """404 unless the user is on the submission's team or organises its challenge; the same
     answer whether it does not exist or is not theirs."""
     submission: Submission | None = submission_queryset().filter(uid=uid).first()
-    if submission is None or not selectors.can_view_submission(
-        submission=submission, user=request.user
-    ):
+    if submission is None:
         raise NotFound("No such submission.")
-    return submission
-
-
-def team_or_refuse(phase: Phase, user: Any) -> Team:
-    team = challenge_selectors.team_for_user(challenge=phase.challenge, user=user)
-    if team is None:
-        raise NotAMember("Join or create a team in this challenge first.")
-    return team
+    rights = phase_rights(phase=submission.phase, user=request.user)
+    if not rights.can_view_submission(submission):
+        raise NotFound("No such submission.")
+    return submission, rights
 
 
 @extend_schema(tags=["submissions"])
@@ -112,17 +103,19 @@ class PhaseSubmissions(ListAPIView):
             self._phase = get_phase(self.request, self.kwargs["slug"], self.kwargs["phase"])
         return self._phase
 
+    def get_rights(self) -> PhaseRights:
+        if not hasattr(self, "_rights"):
+            self._rights = phase_rights(phase=self.get_phase(), user=self.request.user)
+        return self._rights
+
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        phase = self.get_phase()
-        team = challenge_selectors.team_for_user(challenge=phase.challenge, user=self.request.user)
-        if team is None:
+        rights = self.get_rights()
+        if rights.team_id is None:
             return Submission.objects.none()
-        return selectors.team_submissions(phase=phase, team=team).select_related(
-            "phase__challenge", "result"
-        ).defer("result__case_scores", "result__case_labels", "result__subgroups")
+        return selectors.team_submissions(phase=self.get_phase(), team=rights.team_id)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return viewer_flags(self.get_phase(), self.request.user)
+        return {"rights": self.get_rights(), "request": self.request}
 
     @extend_schema(summary="Your team's submissions in a phase, newest first")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -137,7 +130,7 @@ class PhaseSubmissions(ListAPIView):
         key = idempotency_key(request)
         data = SubmissionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = team_or_refuse(item, request.user)
+        team = selectors.require_team(phase=item, user=request.user)
         upload, kind = data.validated_data["file"], data.validated_data["kind"]
         staged = stage_chunks(upload.chunks(), filename=upload.name or "upload",
                               max_bytes=services.max_upload_bytes(kind))
@@ -152,8 +145,8 @@ class SubmissionDetail(APIView):
     @extend_schema(tags=["submissions"], responses=SubmissionDetailSerializer,
                    summary="A submission: status, error, scores and logs you may see")
     def get(self, request: Request, id: Any) -> Response:  # noqa: A002 (the URL's name)
-        submission = viewable_submission(request, id)
-        return Response(submission_body(request, submission, detail=True))
+        submission, rights = viewable_submission(request, id)
+        return Response(submission_body(request, submission, detail=True, rights=rights))
 
 
 class SubmissionSelect(APIView):
@@ -163,20 +156,20 @@ class SubmissionSelect(APIView):
     def post(self, request: Request, id: Any) -> Response:  # noqa: A002
         data = SubmissionSelectSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        submission, rights = viewable_submission(request, id)
         submission = services.submission_select(
-            submission=viewable_submission(request, id), user=request.user,
-            selected=data.validated_data["selected"],
+            submission=submission, user=request.user, selected=data.validated_data["selected"],
         )
-        return Response(submission_body(request, submission))
+        return Response(submission_body(request, submission, rights=rights))
 
 
 class SubmissionCancel(APIView):
     @extend_schema(tags=["submissions"], request=None, responses=SubmissionSerializer,
                    summary="Cancel a submission still waiting in the queue")
     def post(self, request: Request, id: Any) -> Response:  # noqa: A002
-        submission = services.submission_cancel(
-            submission=viewable_submission(request, id), user=request.user)
-        return Response(submission_body(request, submission))
+        submission, rights = viewable_submission(request, id)
+        submission = services.submission_cancel(submission=submission, user=request.user)
+        return Response(submission_body(request, submission, rights=rights))
 
 
 class Quota(APIView):
@@ -184,7 +177,8 @@ class Quota(APIView):
                    summary="Your team's quota in a phase")
     def get(self, request: Request, slug: str, phase: str) -> Response:
         item = get_phase(request, slug, phase)
-        quota = selectors.quota_status(phase=item, team=team_or_refuse(item, request.user))
+        team = selectors.require_team(phase=item, user=request.user)
+        quota = selectors.quota_status(phase=item, team=team)
         return Response(QuotaSerializer(quota).data)
 
 
@@ -247,6 +241,11 @@ class UploadChunk(APIView):
         except InvalidUpload as error:
             session.refresh_from_db()
             raise UploadConflict(error, session) from None
+        except UnreadablePostError:
+            # The client's connection broke mid-chunk: nothing of it was acknowledged.
+            session.refresh_from_db()
+            broken = InvalidUpload(f"The connection broke; resume from byte {session.received}.")
+            raise UploadConflict(broken, session) from None
         return Response(UploadSessionSerializer(session).data)
 
 
@@ -259,7 +258,7 @@ class UploadFinish(APIView):
                    summary="Turn a complete upload into a submission (safe to retry)")
     def post(self, request: Request, id: Any) -> Response:  # noqa: A002
         session = own_session(request, id)
-        team = team_or_refuse(session.phase, request.user)
+        team = selectors.require_team(phase=session.phase, user=request.user)
         submission = services.upload_session_finish(session=session, team=team)
         return Response(submission_body(request, submission), status=status.HTTP_201_CREATED)
 

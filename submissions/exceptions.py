@@ -1,43 +1,40 @@
-"""Domain errors of the submissions app. Every message is safe to show a participant."""
+"""Domain errors of the submissions app. Every message is safe to show a participant.
+(Terms not accepted is challenges.exceptions.TermsNotAccepted, the same everywhere.)"""
 
 from __future__ import annotations
 
-from heldout.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class SubmissionError(DomainError):
     """Base: `code` is the stable machine-readable name used by the API."""
 
-    code = "submission_error"
+    code, status = "submission_error", 409
 
 
 class PhaseClosed(SubmissionError):
-    code = "phase_closed"
+    code, status = "phase_closed", 409
 
 
 class KindNotAllowed(SubmissionError):
-    code = "kind_not_allowed"
+    code, status = "kind_not_allowed", 400
 
 
 class NotAMember(SubmissionError):
-    code = "not_a_member"
-
-
-class TermsNotAccepted(SubmissionError):
-    code = "terms_not_accepted"
+    code, status = "not_a_member", 403
 
 
 class QuotaExceeded(SubmissionError):
-    code = "quota_exceeded"
+    code, status = "quota_exceeded", 429
 
 
 class InvalidUpload(SubmissionError):
     """The uploaded file is unusable (bad zip, bad archive, bad CSV shape, too large)."""
 
-    code = "invalid_upload"
+    code, status = "invalid_upload", 400
 
 
 class InvalidPredictions(SubmissionError):
     """A predictions file does not follow the container contract."""
 
-    code = "invalid_output"
+    code, status = "invalid_output", 400

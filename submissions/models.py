@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -50,6 +52,11 @@ class Submission(models.Model):
     )
     error_class = models.CharField(max_length=30, choices=ErrorClass.choices, blank=True)
     error_message = models.TextField(blank=True, help_text="Shown to the team.")
+    failed_lane = models.CharField(
+        max_length=10, blank=True, choices=[("upload", "Upload"), ("sanity", "Sanity run"),
+                                            ("hidden", "Hidden data")],
+        help_text="Where a failed submission failed: hidden-data failures always use quota.",
+    )
     attempts = models.PositiveIntegerField(default=0)
     image_id = models.CharField(max_length=100, blank=True, help_text="Pinned image digest.")
     is_baseline = models.BooleanField(default=False)
@@ -82,6 +89,37 @@ class Submission(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+    @classmethod
+    def update_status(
+        cls, pk: int, *, to: str, from_: Iterable[str] | None = None,
+        attempt: int | None = None, **fields: Any,
+    ) -> bool:
+        """The one way a submission's status is written: a single conditional UPDATE that
+        moves submission `pk` to `to` from a status allowed to reach it (TRANSITIONS), or only
+        from `from_` where given; with `attempt`, only while that attempt is the current one,
+        so a stale attempt cannot write over a newer one. Other columns may be set in the
+        same UPDATE. Returns whether the row moved (False: someone else got there first)."""
+        sources = {source for source, targets in TRANSITIONS.items() if to in targets}
+        if from_ is not None:
+            sources &= set(from_)
+        rows = cls.objects.filter(pk=pk, status__in=sources)
+        if attempt is not None:
+            rows = rows.filter(attempts=attempt)
+        return bool(rows.update(status=to, **fields))
+
+
+_S = Submission.Status
+# Which statuses each status may move to: claimed, scored, finished, re-queued by the sweeper
+# or an organiser's re-score, cancelled while waiting.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    _S.QUEUED: frozenset({_S.RUNNING, _S.CANCELLED}),
+    _S.RUNNING: frozenset({_S.SCORING, _S.FAILED, _S.QUEUED}),
+    _S.SCORING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.QUEUED}),
+    _S.SUCCEEDED: frozenset({_S.QUEUED}),
+    _S.FAILED: frozenset({_S.QUEUED}),
+    _S.CANCELLED: frozenset({_S.QUEUED}),
+}
 
 
 class UploadSession(models.Model):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from challenges import selectors as challenge_selectors
 from challenges.models import Phase, Team
+from submissions.exceptions import NotAMember
 from submissions.models import Submission
 
 
@@ -39,14 +40,15 @@ def utc_day_start(at: datetime | None = None) -> datetime:
 
 
 def counted_submissions(*, phase: Phase, team: Team) -> QuerySet[Submission]:
-    """Submissions that use quota: not cancelled, not failed by our fault, and failed runs
-    only when the phase counts them."""
+    """Submissions that use quota: not cancelled, not failed by our fault. A failure on the
+    hidden data always counts (else failing would be a free probe of the hidden set); a
+    failure before it (unusable upload, the public sanity run) only where the phase says so."""
     rows = Submission.objects.filter(phase=phase, team=team, is_baseline=False).exclude(
         status=Submission.Status.CANCELLED
     )
     rows = rows.exclude(status=Submission.Status.FAILED, error_class="internal_error")
     if not phase.count_failed:
-        rows = rows.exclude(status=Submission.Status.FAILED)
+        rows = rows.exclude(status=Submission.Status.FAILED, failed_lane__in=["upload", "sanity"])
     return rows
 
 
@@ -63,57 +65,23 @@ def quota_status(*, phase: Phase, team: Team) -> QuotaStatus:
     )
 
 
-def team_submissions(*, phase: Phase, team: Team) -> QuerySet[Submission]:
+def team_submissions(*, phase: Phase, team: Team | int) -> QuerySet[Submission]:
+    """A team's submissions in a phase, newest first, without per-case arrays."""
     return (
         Submission.objects.filter(phase=phase, team=team)
-        .select_related("created_by", "phase", "team", "result")
-        .defer("result__case_scores", "result__case_labels")
+        .select_related("created_by", "phase__challenge", "team", "result")
+        .defer("result__case_scores", "result__case_labels", "result__subgroups")
         .order_by("-number")
     )
-
-
-def can_view_submission(*, submission: Submission, user: Any) -> bool:
-    if not getattr(user, "is_authenticated", False):
-        return False
-    challenge = submission.phase.challenge
-    if challenge_selectors.is_organiser(challenge=challenge, user=user):
-        return True
-    return submission.team.memberships.filter(user=user).exists()
-
-
-def scores_visible(*, submission: Submission, user: Any) -> bool:
-    """Participants see scores live, or only after close for `after-close` phases."""
-    return scores_visible_for_phase(phase=submission.phase, user=user)
-
-
-def visible_metric_parts(*, submission: Submission, user: Any) -> list[str]:
-    """Which parts of a result's metrics a viewer may read. While the private board is
-    hidden, a team sees only public-part scores: "all" and "private" include private cases."""
-    if not scores_visible(submission=submission, user=user):
-        return []
-    result = getattr(submission, "result", None)
-    if result is None:
-        return []
-    if "public" not in result.metrics:
-        return ["all"]
-    from scoring.selectors import board_visible
-
-    private_ok, _ = board_visible(phase=submission.phase, user=user, board="private")
-    return ["public", "private", "all"] if private_ok else ["public"]
-
-
-def hidden_logs_visible(*, submission: Submission, user: Any) -> bool:
-    phase = submission.phase
-    if challenge_selectors.is_organiser(challenge=phase.challenge, user=user):
-        return True
-    return phase.show_logs
 
 
 def active_submissions() -> QuerySet[Submission]:
     return Submission.objects.filter(Q(status__in=Submission.ACTIVE))
 
 
-def scores_visible_for_phase(*, phase: Phase, user: Any) -> bool:
-    if challenge_selectors.is_organiser(challenge=phase.challenge, user=user):
-        return True
-    return phase.score_visibility == Phase.ScoreVisibility.LIVE or phase.has_closed()
+def require_team(*, phase: Phase, user: Any) -> Team:
+    """The user's team in the phase's challenge; NotAMember when there is none."""
+    team = challenge_selectors.team_for_user(challenge=phase.challenge, user=user)
+    if team is None:
+        raise NotAMember("Join or create a team in this challenge first.")
+    return team

@@ -1,8 +1,8 @@
 """API representations of submissions, runs, quotas and resumable uploads.
 
-What a viewer may see is decided by selectors (scores, hidden-lane logs, the private board)
-and handed to these serializers in their context as plain flags; the serializers only apply
-them.
+What a viewer may see is decided once by challenges.visibility (scores, hidden-lane logs, the
+private board) and handed to these serializers in their context as `rights`; the serializers
+only apply it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from challenges.models import Phase
-from scoring.models import Run
+from challenges.visibility import PhaseRights
 from submissions.models import Submission, UploadSession
+
+SANITY_LANE = "sanity"  # scoring.models.Run.Lane.SANITY: its logs are always the team's
 
 IDEMPOTENCY_KEY = re.compile(r"^[!-~]{1,100}$")  # visible ASCII; the model column holds 100
 
@@ -25,21 +27,6 @@ Metrics = serializers.DictField(
     help_text="Scores by part ('all', or 'public' and 'private' where the phase has a split); "
     "null while hidden or not scored.",
 )
-
-
-def visible_metrics(submission: Submission, *, scores: bool, private: bool) -> Any:
-    """The stored metrics the viewer may see.
-
-    While the private board is hidden a team sees only the public part of a split evaluation
-    set: 'all' and 'private' both carry information about the private cases.
-    """
-    result = getattr(submission, "result", None)
-    if not scores or result is None:
-        return None
-    metrics = result.metrics or {}
-    if private or "public" not in metrics:
-        return metrics
-    return {"public": metrics["public"]}
 
 
 class SubmissionSerializer(serializers.ModelSerializer):
@@ -54,13 +41,19 @@ class SubmissionSerializer(serializers.ModelSerializer):
     )
     scores_visible = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(help_text="The submission's page in the browser.")
+    started_at = serializers.SerializerMethodField(
+        help_text="When the evaluation started (to the minute for teams).")
+    finished_at = serializers.SerializerMethodField(
+        help_text="When it ended (to the minute for teams: the total time would otherwise time "
+        "the run on hidden data).")
 
     class Meta:
         model = Submission
         fields = [
             "id", "number", "challenge", "phase", "team", "kind", "filename", "sha256", "size",
             "status", "error_class", "error_message", "selected", "is_baseline", "created_by",
-            "created_at", "started_at", "finished_at", "scores_visible", "metrics",
+            "created_at", "started_at", "finished_at", "scores_visible", "metrics", "url",
         ]
         read_only_fields = fields
 
@@ -70,44 +63,74 @@ class SubmissionSerializer(serializers.ModelSerializer):
     def get_error_class(self, submission: Submission) -> str | None:
         return submission.error_class or None
 
+    @property
+    def rights(self) -> PhaseRights:
+        return self.context["rights"]  # type: ignore[no-any-return]
+
     def get_scores_visible(self, submission: Submission) -> bool:
-        return bool(self.context["scores_visible"])
+        return self.rights.scores_visible
 
     @extend_schema_field(Metrics)
     def get_metrics(self, submission: Submission) -> Any:
-        return visible_metrics(submission, scores=self.context["scores_visible"],
-                               private=self.context["private_visible"])
+        return self.rights.shown_metrics(getattr(submission, "result", None))
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_started_at(self, submission: Submission) -> Any:
+        started = self.rights.submission_times(submission)[0]
+        return serializers.DateTimeField().to_representation(started) if started else None
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_finished_at(self, submission: Submission) -> Any:
+        finished = self.rights.submission_times(submission)[1]
+        return serializers.DateTimeField().to_representation(finished) if finished else None
+
+    def get_url(self, submission: Submission) -> str:
+        path = submission.get_absolute_url()
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
-class RunSerializer(serializers.ModelSerializer):
+HIDDEN_RUN_DETAILS = {"exit_code": None, "timed_out": None, "oom_killed": None,
+                      "duration_s": None, "started_at": None, "finished_at": None}
+
+
+class RunSerializer(serializers.Serializer):
+    """One run of the current attempt (scoring's Run rows, read through `submission.runs`)."""
+
+    lane = serializers.ChoiceField(choices=[("sanity", "Sanity run"), ("hidden", "Hidden data")])
+    attempt = serializers.IntegerField()
+    exit_code = serializers.IntegerField(allow_null=True)
+    timed_out = serializers.BooleanField(allow_null=True)
+    oom_killed = serializers.BooleanField(allow_null=True)
+    error_class = serializers.SerializerMethodField()
+    duration_s = serializers.FloatField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
     log_visible = serializers.SerializerMethodField(
         help_text="Sanity-run logs are always shown; hidden-data logs only where the phase "
         "allows it (organisers always)."
     )
     log = serializers.SerializerMethodField(help_text="The last part of the run's output.")
 
-    error_class = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Run
-        fields = [
-            "lane", "attempt", "exit_code", "timed_out", "oom_killed", "error_class",
-            "duration_s", "started_at", "finished_at", "log_visible", "log",
-        ]
-        read_only_fields = fields
-
     @extend_schema_field(
         serializers.ChoiceField(choices=Submission.ErrorClass.choices, allow_null=True)
     )
-    def get_error_class(self, run: Run) -> str | None:
+    def get_error_class(self, run: Any) -> str | None:
         return run.error_class or None
 
-    def get_log_visible(self, run: Run) -> bool:
-        return run.lane == Run.Lane.SANITY or bool(self.context["hidden_logs_visible"])
+    def get_log_visible(self, run: Any) -> bool:
+        return run.lane == SANITY_LANE or self.context["rights"].hidden_logs_visible
 
     @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_log(self, run: Run) -> str | None:
+    def get_log(self, run: Any) -> str | None:
         return run.log_tail if self.get_log_visible(run) else None
+
+    def to_representation(self, run: Any) -> Any:
+        body = super().to_representation(run)
+        if not self.context["rights"].run_details_visible(run):
+            # A run on hidden data tells a team its error class only.
+            body.update(HIDDEN_RUN_DETAILS)
+        return body
 
 
 class SubmissionDetailSerializer(SubmissionSerializer):

@@ -22,9 +22,13 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from challenges import selectors as challenge_selectors
-from challenges.models import Phase, Team
-from challenges.services import audit_record
-from challenges.storage import private_root, sha256_file
+from challenges.exceptions import TermsNotAccepted
+from challenges.models import PREDICTIONS_NEED_PUBLIC_INPUTS, Phase, Team
+from challenges.visibility import phase_rights
+from core import dispatch
+from core.exceptions import DomainError
+from core.services import audit_record
+from core.storage import private_root, sha256_file
 from submissions import selectors, validation
 from submissions.exceptions import (
     InvalidUpload,
@@ -33,7 +37,6 @@ from submissions.exceptions import (
     PhaseClosed,
     QuotaExceeded,
     SubmissionError,
-    TermsNotAccepted,
 )
 from submissions.models import Submission, UploadSession
 from submissions.uploads import StagedUpload, chunk_path, safe_filename, staging_dir
@@ -71,6 +74,10 @@ def _check_kind(*, phase: Phase, kind: str) -> None:
         raise KindNotAllowed(
             f"This phase does not accept {kind} submissions (it accepts {allowed})."
         )
+    # Checked here too, not only at import and in the admin: a predictions file scored on
+    # hidden inputs would be an oracle for the hidden labels.
+    if kind == Phase.Kind.PREDICTIONS and phase.evaluation_set and not phase.inputs_published:
+        raise KindNotAllowed(PREDICTIONS_NEED_PUBLIC_INPUTS)
 
 
 def _check_window(phase: Phase) -> None:
@@ -148,7 +155,7 @@ def submission_create(
             phase=phase, team=team, user=user, kind=kind, staged=staged,
             idempotency_key=idempotency_key, is_baseline=is_baseline,
         )
-    except SubmissionError:
+    except DomainError:
         staged.path.unlink(missing_ok=True)
         raise
     return submission
@@ -181,20 +188,8 @@ def _create_locked(
     audit_record(verb="submission.created", actor=user, challenge=phase.challenge,
                  target=f"submission:{submission.pk}",
                  data={"kind": kind, "sha256": staged.sha256, "size": staged.size})
-    transaction.on_commit(lambda: _enqueue(submission.pk))
+    transaction.on_commit(lambda: dispatch.evaluate_submission(submission.pk))
     return submission
-
-
-def _refresh_board(phase_pk: int) -> None:
-    from scoring.tasks import refresh_leaderboard
-
-    refresh_leaderboard.delay(phase_pk=phase_pk)
-
-
-def _enqueue(submission_pk: int) -> None:
-    from scoring.tasks import evaluate_submission
-
-    evaluate_submission.delay(submission_pk=submission_pk)
 
 
 @transaction.atomic
@@ -217,7 +212,7 @@ def submission_select(*, submission: Submission, user: Any, selected: bool) -> S
     Submission.objects.filter(pk=submission.pk).update(selected=selected)
     submission.refresh_from_db()
     if phase.selection_limit:  # selected entries are what the board ranks
-        transaction.on_commit(lambda: _refresh_board(phase.pk))
+        transaction.on_commit(lambda: dispatch.refresh_leaderboard(phase.pk))
     audit_record(verb="submission.selected" if selected else "submission.unselected",
                  actor=user, challenge=phase.challenge, target=f"submission:{submission.pk}")
     return submission
@@ -225,12 +220,11 @@ def submission_select(*, submission: Submission, user: Any, selected: bool) -> S
 
 @transaction.atomic
 def submission_cancel(*, submission: Submission, user: Any) -> Submission:
-    if not selectors.can_view_submission(submission=submission, user=user):
+    if not phase_rights(phase=submission.phase, user=user).can_view_submission(submission):
         raise NotAMember("Only members of the team or organisers can cancel its submissions.")
-    updated = Submission.objects.filter(pk=submission.pk, status=Submission.Status.QUEUED).update(
-        status=Submission.Status.CANCELLED, finished_at=timezone.now()
-    )
-    if not updated:
+    cancelled = Submission.update_status(
+        submission.pk, to=Submission.Status.CANCELLED, finished_at=timezone.now())
+    if not cancelled:
         raise SubmissionError("Only a submission still waiting in the queue can be cancelled.")
     audit_record(verb="submission.cancelled", actor=user, challenge=submission.phase.challenge,
                  target=f"submission:{submission.pk}")

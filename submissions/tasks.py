@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from heldout.tasks import heldout_task
+from core.tasks import heldout_task
+from submissions import services
 
 
 @heldout_task()
 def expire_uploads() -> None:
     """Beat: free the disk that abandoned resumable uploads hold."""
-    from submissions.services import uploads_expire
-
-    uploads_expire()
+    services.uploads_expire()

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from challenges.storage import CHUNK, private_root, sha256_file
+from core.storage import CHUNK, private_root, sha256_file
 from submissions.exceptions import InvalidUpload
 
 

@@ -10,10 +10,6 @@ urlpatterns = [
     path("challenges/<slug:slug>/phases/<slug:phase>/", views.phase_detail, name="phase"),
     path("challenges/<slug:slug>/phases/<slug:phase>/submit/", views.submission_upload,
          name="upload"),
-    path("challenges/<slug:slug>/phases/<slug:phase>/uploads/", views.upload_start,
-         name="upload_start"),
-    path("uploads/<uuid:uid>/", views.upload_chunk, name="upload_chunk"),
-    path("uploads/<uuid:uid>/finish/", views.upload_finish, name="upload_finish"),
     path("submissions/<uuid:uid>/", views.submission_detail, name="detail"),
     path("submissions/<uuid:uid>/status/", views.submission_status, name="status"),
 ]

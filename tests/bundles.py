@@ -21,7 +21,7 @@ def phase_spec(**overrides: Any) -> dict[str, Any]:
     spec = {
         "slug": "leaderboard", "title": "Leaderboard round",
         "opens": "2026-01-01T00:00:00Z", "closes": "2030-01-01T00:00:00Z",
-        "submission_kinds": ["predictions", "bundle", "image"],
+        "submission_kinds": ["bundle", "image"],
         "quota": {"per_day": 5, "total": 100, "concurrent": 2, "count_failed": False},
         "metrics": {"primary": "auroc", "secondary": ["auprc", "f1", "brier"]},
         "evaluation": {"inputs": "hidden/inputs", "labels": "hidden/labels.csv"},

@@ -36,6 +36,7 @@ from docker.client import DockerClient
 from docker.types import LogConfig, Mount, Ulimit
 
 from scoring.backends.base import Backend, BackendError, InvalidImage, RunResult, RunSpec
+from scoring.images import runtime_image_tag
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ class DockerBackend(Backend):
 
     def _keeper_config(self, spec: RunSpec, volume_name: str) -> dict[str, Any]:
         return {
-            "image": self._keeper_image or _runtime_tag(),
+            "image": self._keeper_image or runtime_image_tag(),
             "command": ["sleep", "infinity"],
             "entrypoint": [],
             "name": spec.name + KEEPER_SUFFIX,
@@ -236,12 +237,6 @@ def _load_error(exc: Exception, archive_error: Exception | None) -> Exception:
     if isinstance(exc, ENGINE_ERRORS):
         return BackendError(f"docker engine error while loading an image: {exc}")
     return exc
-
-
-def _runtime_tag() -> str:
-    from scoring.images import runtime_image_tag  # lazy: images.py is optional for callers
-
-    return runtime_image_tag()
 
 
 # Shared by the model and the keeper container.

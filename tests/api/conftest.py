@@ -1,6 +1,6 @@
 """API test fixtures: token clients for the cast, a queued submission of Team A, runs and
 results, a public file and leaderboard snapshots. No container runs: scoring is never
-enqueued (the seam `submissions.services._enqueue` is patched)."""
+queued (the seam `core.dispatch.evaluate_submission` is patched)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from rest_framework.test import APIClient
 
 from accounts.services import token_create
 from challenges.models import PublicFile
-from challenges.storage import sha256_file
-from scoring.models import LeaderboardSnapshot, Result, Run
+from core.storage import sha256_file
+from leaderboards.models import LeaderboardSnapshot
+from scoring.models import Run
 from submissions.models import Submission
 from submissions.services import submission_create
 from submissions.uploads import stage_chunks
+from tests.factories import EvaluationSetFactory, ResultFactory, RunFactory
 
 CSV = b"id,score\nc001,0.9\nc002,0.1\nc003,0.5\n"
 ROLES = ("member", "other_team", "organiser", "anonymous")
@@ -28,7 +30,7 @@ ROLES = ("member", "other_team", "organiser", "anonymous")
 
 @pytest.fixture(autouse=True)
 def enqueue() -> Iterator[mock.MagicMock]:
-    with mock.patch("submissions.services._enqueue", autospec=True) as patched:
+    with mock.patch("core.dispatch.evaluate_submission", autospec=True) as patched:
         yield patched
 
 
@@ -82,21 +84,16 @@ def finish(
     submission.refresh_from_db()
     for lane, log in ((Run.Lane.SANITY, "sanity: loaded 10 rows"),
                       (Run.Lane.HIDDEN, "hidden: secret-looking output")):
-        Run.objects.create(submission=submission, lane=lane, attempt=1, exit_code=0,
-                           container_name=f"run-{lane}", log_tail=log, duration_s=1.5,
-                           finished_at=now)
-    Result.objects.create(
-        submission=submission, evaluation_set=submission.phase.evaluation_set,
-        metrics=metrics or {"all": {"auroc": 0.8, "auprc": 0.6}}, case_scores=b"",
-    )
+        RunFactory(submission=submission, lane=lane, exit_code=0, log_tail=log, duration_s=1.5,
+                   finished_at=now)
+    ResultFactory(submission=submission, metrics=metrics or {"all": {"auroc": 0.8, "auprc": 0.6}})
     return submission
 
 
 @pytest.fixture
 def evaluation_set(phase):  # type: ignore[no-untyped-def]
-    from tests.factories import EvaluationSetFactory
-
-    phase.evaluation_set = EvaluationSetFactory(challenge=phase.challenge)
+    # Published inputs: these phases score predictions files (never allowed on hidden inputs).
+    phase.evaluation_set = EvaluationSetFactory(challenge=phase.challenge, inputs_public=True)
     phase.save(update_fields=["evaluation_set"])
     return phase.evaluation_set
 

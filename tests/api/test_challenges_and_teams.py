@@ -22,7 +22,7 @@ def test_it_describes_a_challenge_with_its_phases(api, dave, phase):  # type: ig
     assert (described["is_open"], described["has_closed"]) == (True, False)
     assert described["submission_kinds"] == ["predictions", "bundle", "image"]
     assert described["quota"] == {"per_day": 5, "total": 100, "concurrent": 2,
-                                  "count_failed": False}
+                                  "count_failed": True}
     assert (described["primary_metric"], described["secondary_metrics"]) == ("auroc", ["auprc"])
     assert described["limits"] == {"cpus": 1.0, "memory_mb": 2048, "seconds": 600}
     assert described["score_visibility"] == "live"

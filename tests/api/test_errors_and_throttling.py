@@ -1,5 +1,5 @@
-"""The one exception handler: every error is JSON with a stable `code` and the status of the
-table in heldout/api.py; throttles per user and per token."""
+"""The one exception handler: every error is JSON with a stable `code` and the status its
+class declares (core.exceptions, core.api.error_codes); throttles per user and per token."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from challenges.exceptions import (
     NotCaptain,
     TeamError,
     TeamFull,
+    TermsNotAccepted,
 )
-from challenges.exceptions import TermsNotAccepted as TeamTermsNotAccepted
-from heldout.api import STATUS_BY_CODE
+from core.api import error_codes
 from submissions.exceptions import (
     InvalidPredictions,
     InvalidUpload,
@@ -28,14 +28,14 @@ from submissions.exceptions import (
     PhaseClosed,
     QuotaExceeded,
     SubmissionError,
-    TermsNotAccepted,
 )
 from tests.api.conftest import v1
+from tests.conftest import REPO
 
 DOMAIN_ERRORS = {
     InvalidUpload: 400, InvalidPredictions: 400, KindNotAllowed: 400, InvitationInvalid: 400,
     InvalidCredentials: 400,
-    NotAMember: 403, TermsNotAccepted: 403, TeamTermsNotAccepted: 403, NotCaptain: 403,
+    NotAMember: 403, TermsNotAccepted: 403, NotCaptain: 403,
     EmailNotVerified: 403,
     PhaseClosed: 409, TeamFull: 409, AlreadyInTeam: 409, TeamError: 409, SubmissionError: 409,
     TokenLimitReached: 409,
@@ -50,7 +50,7 @@ def test_it_maps_each_domain_error_to_its_status_and_code(api, alice, phase, err
         response = api(alice).get(v1("challenges/readmission/teams/mine/"))
     assert response.status_code == DOMAIN_ERRORS[error]
     assert response.json() == {"code": error.code, "detail": "Safe to show."}
-    assert STATUS_BY_CODE[error.code] == DOMAIN_ERRORS[error]
+    assert error_codes()[error.code] == DOMAIN_ERRORS[error]
 
 
 def test_it_hides_an_unexpected_error_behind_internal_error_and_logs_it(
@@ -58,12 +58,22 @@ def test_it_hides_an_unexpected_error_behind_internal_error_and_logs_it(
 ):  # type: ignore[no-untyped-def]
     with mock.patch("challenges.api.selectors.team_for_user", autospec=True,
                     side_effect=RuntimeError("db password is hunter2")), \
-         caplog.at_level(logging.ERROR, logger="heldout.api"):
+         caplog.at_level(logging.ERROR, logger="core.api"):
         response = api(alice).get(v1("challenges/readmission/teams/mine/"))
     assert response.status_code == 500
     assert response.json()["code"] == "internal_error"
     assert "hunter2" not in response.content.decode()
     assert "hunter2" in caplog.text  # the traceback is in the server log
+
+
+def test_the_readme_lists_every_error_code_with_its_status() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("| HTTP | codes |"):].split("\n\n", 1)[0]
+    listed = {}
+    for row in table.splitlines()[2:]:
+        status, codes = (cell.strip() for cell in row.strip("|").split("|"))
+        listed |= {code.strip("` "): int(status) for code in codes.split(",")}
+    assert listed == error_codes()
 
 
 def test_it_answers_unknown_api_paths_with_json_404(api, alice):  # type: ignore[no-untyped-def]

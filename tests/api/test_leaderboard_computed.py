@@ -1,30 +1,20 @@
-"""The leaderboard endpoint over boards computed by scoring.leaderboard from real stored
+"""The leaderboard endpoint over boards computed by leaderboards.compute from real stored
 results of a (synthetic, labelled as such) evaluation set with a public/private split."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from django.utils import timezone
 
 from challenges.bundles import import_challenge
 from challenges.services import team_create
+from leaderboards.compute import recompute
 from scoring.labels import load_labels
-from scoring.leaderboard import recompute
-from scoring.models import Result
 from scoring.scores import score_predictions
 from submissions.models import Submission
 from tests.api.conftest import close, v1
 from tests.bundles import write_bundle
-from tests.factories import accept_terms
-
-
-def as_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+from tests.factories import ResultFactory, accept_terms
 
 
 @pytest.fixture
@@ -35,19 +25,14 @@ def split_phase(db, tmp_path, olga):  # type: ignore[no-untyped-def]
 
 
 def scored(phase, team, user, scores: np.ndarray) -> Submission:  # type: ignore[no-untyped-def]
-    number = Submission.objects.filter(phase=phase, team=team).count() + 1
-    submission = Submission.objects.create(
-        phase=phase, team=team, created_by=user, number=number, kind="predictions",
-        filename="p.csv", file_path=f"x/{team.pk}-{number}.csv", sha256="0" * 64, size=1,
-        status=Submission.Status.SUCCEEDED, finished_at=timezone.now(),
-    )
     table = load_labels(phase.evaluation_set)
     result = score_predictions(table, scores, None, metrics=[phase.primary_metric],
                                primary=phase.primary_metric)
-    Result.objects.create(submission=submission, evaluation_set=phase.evaluation_set,
-                          metrics=result.metrics, subgroups=result.subgroups,
-                          case_scores=as_bytes(scores))
-    return submission
+    return ResultFactory(
+        submission__phase=phase, submission__team=team, submission__created_by=user,
+        submission__kind="predictions",
+        metrics=result.metrics, subgroups=result.subgroups, scores=scores,
+    ).submission
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from challenges.models import Challenge, Phase
-from challenges.storage import private_path
+from core.storage import private_path
 from submissions.models import Submission
 from tests.api.conftest import CSV, close, finish, submit, v1
 

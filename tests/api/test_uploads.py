@@ -4,7 +4,7 @@ resume after a refused chunk, finish into a submission (once)."""
 from __future__ import annotations
 
 from challenges.models import Phase
-from challenges.storage import private_path
+from core.storage import private_path
 from submissions.models import Submission
 from tests.api.conftest import close, v1
 

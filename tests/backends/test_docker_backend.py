@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from demo.examples import example_module
 from scoring.backends.base import BackendError, InvalidImage, Limits, RunSpec
 from scoring.backends.local import LocalProcessBackend
-from scoring.examples import example_module
 
 from .conftest import (
     HOSTILE,

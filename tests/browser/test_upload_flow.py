@@ -4,7 +4,9 @@ bar of the resumable upload, and lands on the submission page; a refused file sh
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,6 +16,13 @@ from challenges.services import team_create, terms_accept
 from submissions.models import Submission
 
 pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture(autouse=True)
+def enqueue() -> Iterator[mock.MagicMock]:
+    """No worker here: queueing an evaluation is replaced at its seam."""
+    with mock.patch("core.dispatch.evaluate_submission", autospec=True) as patched:
+        yield patched
 
 
 @pytest.fixture
@@ -41,9 +50,8 @@ def _bundle(path: Path) -> Path:
 
 
 def test_it_uploads_a_bundle_and_lands_on_the_submission_page(
-    new_context, synthetic_challenge, alice_in_team, artifacts, tmp_path, monkeypatch
+    new_context, synthetic_challenge, alice_in_team, artifacts, tmp_path
 ):
-    monkeypatch.setattr("submissions.services._enqueue", lambda pk: None)  # no worker here
     page = new_context().new_page()
     _log_in(page, "alice", "pw-alice-123")
     phase = synthetic_challenge.phases.get()
@@ -63,9 +71,8 @@ def test_it_uploads_a_bundle_and_lands_on_the_submission_page(
 
 
 def test_a_refused_upload_says_why_and_creates_nothing(
-    new_context, synthetic_challenge, alice_in_team, tmp_path, monkeypatch
+    new_context, synthetic_challenge, alice_in_team, tmp_path
 ):
-    monkeypatch.setattr("submissions.services._enqueue", lambda pk: None)
     page = new_context().new_page()
     _log_in(page, "alice", "pw-alice-123")
     page.goto(synthetic_challenge.phases.get().get_absolute_url())

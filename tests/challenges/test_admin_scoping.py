@@ -12,7 +12,6 @@ from django.db.models import Model
 from django.urls import reverse
 
 from challenges.models import (
-    AuditEvent,
     Challenge,
     EvaluationSet,
     Membership,
@@ -20,12 +19,14 @@ from challenges.models import (
     Team,
     TermsAcceptance,
 )
-from submissions.admin import SubmissionAdmin
+from core.models import AuditEvent
+from scoring.admin import SubmissionAdmin
 from submissions.models import Submission
 from tests.factories import (
     ChallengeFactory,
     EvaluationSetFactory,
     PhaseFactory,
+    SubmissionFactory,
     TeamFactory,
     UserFactory,
 )
@@ -33,13 +34,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 SCOPED = [Challenge, Team, Membership, TermsAcceptance, EvaluationSet, Submission]
-
-
-def submission(phase: Phase, team: Team) -> Submission:
-    return Submission.objects.create(
-        phase=phase, team=team, created_by=team.captain, number=1, kind="predictions",
-        filename="predictions.csv", file_path=f"submissions/{team.pk}.csv", sha256="0" * 64,
-        size=10)
 
 
 class World:
@@ -54,14 +48,16 @@ class World:
                                       captain=UserFactory(username="zed"))
         self.sets = {c.pk: EvaluationSetFactory(challenge=c, name=f"hidden-{c.slug}")
                      for c in (self.mine, self.theirs)}
-        self.phases = {c.pk: PhaseFactory(challenge=c, evaluation_set=self.sets[c.pk])
+        # Models only: predictions files are never scored on hidden inputs.
+        self.phases = {c.pk: PhaseFactory(challenge=c, evaluation_set=self.sets[c.pk],
+                                          submission_kinds=["bundle", "image"])
                        for c in (self.mine, self.theirs)}
         self.submissions = {
-            c.pk: submission(self.phases[c.pk], team)
+            c.pk: SubmissionFactory(phase=self.phases[c.pk], team=team)
             for c, team in ((self.mine, team_a), (self.theirs, self.their_team))
         }
-        AuditEvent.objects.create(verb="test.mine", challenge=self.mine)
-        AuditEvent.objects.create(verb="test.theirs", challenge=self.theirs)
+        AuditEvent.objects.create(verb="test.mine", challenge_id=self.mine.pk)
+        AuditEvent.objects.create(verb="test.theirs", challenge_id=self.theirs.pk)
 
     def rows(self, model: type[Model], challenge: Challenge) -> set[int]:
         lookup = {Challenge: "pk", Submission: "phase__challenge", Membership: "challenge"}
@@ -306,7 +302,7 @@ def test_an_organiser_edits_a_phase_of_her_challenge_in_the_admin(client, world,
     response = client.post(url, data)
 
     assert response.status_code == 302, response.context and [
-        f.errors for f in response.context["inline_admin_formsets"]]
+        f.formset.errors for f in response.context["inline_admin_formsets"]]
     phase = Phase.objects.get(pk=world.phases[world.mine.pk].pk)
     assert phase.quota_per_day == 7
     assert Challenge.objects.get(pk=world.mine.pk).title == "Readmission, revised"

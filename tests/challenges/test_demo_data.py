@@ -2,7 +2,7 @@
 
 The real data must be present (../shared/data or HELDOUT_DATA_DIR): these tests fail, never
 skip, without it. Expected facts are restated here from the data's PROVENANCE.md rather than
-taken from challenges.demo_data, so that a wrong recipe cannot agree with itself.
+taken from demo.bundles, so that a wrong recipe cannot agree with itself.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from challenges.demo_data import (
+from demo.bundles import (
     BuiltBundle,
     build_demo_bundles,
     build_mammography_bundle,

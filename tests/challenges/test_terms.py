@@ -13,7 +13,8 @@ from django.utils import timezone
 from challenges import selectors, services
 from challenges.bundles import import_challenge
 from challenges.exceptions import TermsNotAccepted
-from challenges.models import AuditEvent, Challenge, Membership, Team, TermsAcceptance
+from challenges.models import Challenge, Membership, Team, TermsAcceptance
+from core.models import AuditEvent
 from tests.bundles import write_bundle
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +98,8 @@ def test_accepting_records_the_version_and_the_time(challenge, dave) -> None:
     assert before <= acceptance.accepted_at <= timezone.now()
     assert selectors.has_accepted_terms(challenge=challenge, user=dave)
     event = AuditEvent.objects.get(verb="terms.accepted")
-    assert (event.actor, event.challenge, event.data) == (dave, challenge, {"version": 1})
+    assert (event.actor_id, event.challenge_id, event.data) == (
+        dave.pk, challenge.pk, {"version": 1})
 
 
 def test_accepting_twice_keeps_the_first_acceptance(challenge, dave) -> None:

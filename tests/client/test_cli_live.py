@@ -9,6 +9,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -26,9 +27,9 @@ from django.conf import settings
 from django.core.cache import cache
 
 from challenges.bundles import import_challenge
-from challenges.demo_data import build_readmission_bundle
+from demo.bundles import build_readmission_bundle
+from demo.examples import readmission_bundle
 from heldout.celery import app
-from scoring.examples import readmission_bundle
 from tests.conftest import REPO, SHARED_DATA
 from tests.factories import UserFactory
 
@@ -98,8 +99,8 @@ class Cli:
     def __call__(self, *argv: str, stdin: str = "", timeout: float = 120,
                  **env: str) -> Ran:
         done = subprocess.run(
-            [sys.executable, "-m", "client.cli", *argv], input=stdin, capture_output=True,
-            text=True, cwd=REPO, env={**self.env, **env}, timeout=timeout,
+            [sys.executable, "-m", "heldout_cli", *argv], input=stdin, capture_output=True,
+            text=True, env={**self.env, **env}, timeout=timeout,
         )
         assert "Traceback" not in done.stderr, done.stderr
         return Ran(done.returncode, done.stdout, done.stderr)
@@ -168,7 +169,7 @@ def test_it_takes_part_in_a_challenge_from_the_command_line(
     stored = _login(heldout, live_server.url)
     listed = heldout("challenges", "--json")
     assert [c["slug"] for c in listed.json()] == [SLUG]  # type: ignore[union-attr]
-    assert "leaderboard  open" in heldout("phases", SLUG).out
+    assert re.search(r"^leaderboard +open ", heldout("phases", SLUG).out, re.MULTILINE)
     _join(heldout, tmp_path, baseline.bundle)
 
     plain = _submit(heldout, baseline.model)
@@ -178,7 +179,7 @@ def test_it_takes_part_in_a_challenge_from_the_command_line(
 
     waited = heldout("status", plain, "--wait", "--timeout", str(WAIT_S), timeout=WAIT_S + 30)
     assert waited.code == 0, waited.out + waited.err
-    assert "status:     succeeded" in waited.out
+    assert re.search(r"^status: +succeeded$", waited.out, re.MULTILINE)
     done = heldout("status", chunked, "--wait", "--json", timeout=WAIT_S + 30)
     assert done.code == 0, done.out + done.err
     scored = done.json()
@@ -219,7 +220,7 @@ def test_a_server_that_is_down_gives_one_clear_line(heldout: Cli) -> None:
 def test_the_installed_heldout_command_is_this_cli() -> None:
     [entry] = [e for e in importlib.metadata.entry_points(group="console_scripts")
                if e.name == "heldout"]
-    assert entry.value == "client.cli:main"
+    assert (entry.value, entry.dist.name) == ("heldout_cli.cli:main", "heldout-cli")
     script = Path(sys.executable).with_name("heldout")
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True,
                           timeout=60)

@@ -1,6 +1,7 @@
-"""The `heldout` CLI against a scripted HTTP server on 127.0.0.1 (real sockets and HTTP, no
-mocks of requests): config files and their permissions, kind detection, tables, error
-lines and exit codes, streamed and resumable uploads, waiting for a final state."""
+"""The `heldout` CLI (the `heldout-cli` distribution in client/) against a scripted HTTP
+server on 127.0.0.1 (real sockets and HTTP, no mocks of httpx): config files and their
+permissions, kind detection, tables, error lines and exit codes, streamed and resumable
+uploads, waiting for a final state. Pure client tests: no database, no Django."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
-from client import cli, config, output, upload
-from client.api import ApiClient, ApiError
+from heldout_cli import cli, config, output, upload
+from heldout_cli.api import ApiClient, ApiError
 
 TOKEN = "hld_unit-test-token"
 SUB_ID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
@@ -359,17 +360,23 @@ def test_it_aligns_columns_and_right_aligns_numbers() -> None:
     table = output.render_table(["TEAM", "AUROC", "N"], [["Alpha", 0.71234, 3],
                                                         ["Bravo team", 0.6, 12]])
     assert table.splitlines() == [
-        "TEAM        AUROC   N",
-        "----------  ------  --",
-        "Alpha       0.7123   3",
-        "Bravo team  0.6000  12",
+        "TEAM          AUROC    N",
+        "─" * 24,
+        "Alpha        0.7123    3",
+        "Bravo team   0.6000   12",
     ]
 
 
 def test_it_shows_missing_values_as_dashes_on_one_line() -> None:
     table = output.render_table(["A", "B", "C"], [[None, "two\nlines", ["x", "y"]],
                                                  ["", True, []]])
-    assert table.splitlines()[2:] == ["-  two lines  x, y", "-  yes        -"]
+    assert table.splitlines()[2:] == ["-   two lines   x, y", "-   yes         -"]
+
+
+def test_it_never_wraps_a_row_and_reads_no_markup() -> None:
+    wide = "x" * 300
+    table = output.render_table(["TEAM", "NOTE"], [["[bold]Alpha[/bold]", wide]])
+    assert table.splitlines()[2] == f"[bold]Alpha[/bold]   {wide}"
 
 
 def test_it_leaves_out_unknown_fields() -> None:
@@ -536,7 +543,8 @@ def test_it_refuses_a_malformed_submission_id(
 
 def test_it_exits_2_on_usage_errors(run: Callable[..., Ran]) -> None:
     ran = run("leaderboard", "readmission")
-    assert ran.code == 2 and "usage: heldout leaderboard" in ran.err
+    assert ran.code == 2 and "Usage: heldout leaderboard" in ran.err
+    assert "Missing argument 'PHASE'" in ran.err
 
 
 # --- submitting ----------------------------------------------------------------------------
@@ -583,11 +591,15 @@ def test_it_resends_with_the_same_key_after_a_dropped_connection(
         Reply(drop=True), Reply(503, {"code": "unavailable", "detail": "Restarting."}),
         Reply(201, submission()),
     ])
+    model, waited = _zip(tmp_path / "m.zip"), []
     made = upload.submit_file(ApiClient(fake.url, TOKEN), slug="c", phase="p",
-                              path=_zip(tmp_path / "m.zip"), kind="bundle", sleep=no_sleep)
+                              path=model, kind="bundle", sleep=waited.append)
     assert made["id"] == SUB_ID
     keys = {seen.headers["Idempotency-Key"] for seen in fake.seen}
     assert len(fake.seen) == 3 and len(keys) == 1
+    assert waited == [1.0, 2.0]  # backing off between tries
+    # Each try sends the whole file again from its start.
+    assert {_multipart(seen)["file"][1] for seen in fake.seen[1:]} == {model.read_bytes()}
 
 
 def test_it_forgets_the_key_after_a_refusal(fake: FakeApi, tmp_path: Path) -> None:
@@ -704,13 +716,32 @@ def test_it_resumes_the_same_upload_when_run_again(
     assert json.loads(upload._pending_path().read_text()) == {}
 
 
+def test_it_resumes_after_ctrl_c(
+    logged_in: FakeApi, run: Callable[..., Ran], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELDOUT_CHUNKED_THRESHOLD", "100")
+    monkeypatch.setenv("HELDOUT_CHUNK_SIZE", "400")
+    server = ChunkServer(logged_in)
+    blob = tmp_path / "image.tar"
+    blob.write_bytes(os.urandom(1000))
+    with mock.patch.object(upload.ChunkedUpload, "_finish", autospec=True,
+                           side_effect=KeyboardInterrupt):
+        stopped = run("submit", "c", "p", str(blob), "--kind", "image")
+    assert (stopped.code, stopped.out, stopped.err) == (130, "", "heldout: interrupted\n")
+    again = run("submit", "c", "p", str(blob), "--kind", "image")
+    assert (again.code, again.out) == (0, f"{SUB_ID}\n")
+    assert len(logged_in.to("POST", "challenges/c/phases/p/uploads/")) == 1
+    assert len(logged_in.to("PUT", "uploads/u-1/")) == 3  # the second run sent nothing again
+    assert bytes(server.data) == blob.read_bytes()
+
+
 # --- waiting -------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "POLL_S", (0.001,))
-    monkeypatch.setattr(cli, "SPIN_S", 0.001)
 
 
 @pytest.mark.parametrize(("final", "code"), [("succeeded", 0), ("failed", 1), ("cancelled", 1)])
@@ -770,19 +801,33 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_it_draws_progress_only_on_a_terminal() -> None:
+def test_it_draws_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as CI sets it: still no bars in a log
     piped, terminal = io.StringIO(), Terminal()
     for stream in (piped, terminal):
-        bar = output.Progress("model.zip", 2048, stream=stream)
-        bar.update(1024)
-        bar.update(2048)
-        bar.close()
-        spinner = output.Spinner(stream=stream)
-        spinner.show("running (3 s)")
-        spinner.close()
+        with output.progress("model.zip", 2048, stream=stream) as update:
+            update(1024)
+            update(2048)
+        with output.spinner(stream=stream) as show:
+            show("running")
     assert piped.getvalue() == ""
-    assert "[###############...............]  50%  1.0 KB/2.0 KB model.zip" in terminal.getvalue()
-    assert "running (3 s)" in terminal.getvalue()
+    drawn = terminal.getvalue()
+    assert "model.zip" in drawn and "100%" in drawn and "2.0/2.0 kB" in drawn
+    assert "running" in drawn and "0:00:00" in drawn
+
+
+def test_it_reports_upload_progress_on_a_terminal_only(
+    logged_in: FakeApi, run: Callable[..., Ran], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged_in.on("POST", "challenges/readmission/phases/leaderboard/submissions/",
+                 Reply(201, submission()))
+    model = _zip(tmp_path / "model.zip")
+    piped = run("submit", "readmission", "leaderboard", str(model))
+    assert piped.err.count("\n") == 1 and "\x1b" not in piped.err  # only the "Submitted" line
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert cli.main(["submit", "readmission", "leaderboard", str(model)]) == 0
+    assert "model.zip (bundle)" in terminal.getvalue() and "100%" in terminal.getvalue()
 
 
 # --- downloads -----------------------------------------------------------------------------

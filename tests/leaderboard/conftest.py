@@ -31,15 +31,19 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from challenges.bundles import import_challenge
-from challenges.demo_data import build_readmission_bundle
 from challenges.models import Phase, Team
+from demo.bundles import build_readmission_bundle
 from scoring.labels import LabelTable, load_labels
-from scoring.models import Result
-from scoring.pipeline import _to_bytes
 from scoring.scores import score_predictions
 from submissions.models import Submission
 from tests.conftest import SHARED_DATA
-from tests.factories import TeamFactory, UserFactory, add_member
+from tests.factories import (
+    ResultFactory,
+    SubmissionFactory,
+    TeamFactory,
+    UserFactory,
+    add_member,
+)
 
 N_TEST = 3000
 B = 200
@@ -145,24 +149,17 @@ def add_result(phase: Phase, table: LabelTable) -> AddResult:
     def add(team: Team, scores: np.ndarray, *, labels: np.ndarray | None = None,
             minutes_ago: float = 0, baseline: bool = False, selected: bool = False,
             user: Any = None) -> Submission:
-        number = Submission.objects.filter(phase=phase, team=team).count() + 1
-        submission = Submission.objects.create(
-            phase=phase, team=team, created_by=user or team.captain, number=number,
-            kind="bundle", filename="model.zip", file_path=f"uploads/{team.pk}-{number}.zip",
-            sha256="0" * 64, size=1, status=Submission.Status.SUCCEEDED, is_baseline=baseline,
-            selected=selected, finished_at=timezone.now(),
+        submission = SubmissionFactory(
+            phase=phase, team=team, created_by=user or team.captain,
+            status=Submission.Status.SUCCEEDED, is_baseline=baseline, selected=selected,
+            finished_at=timezone.now(),
+            created_at=timezone.now() - timedelta(minutes=minutes_ago),
         )
-        at = timezone.now() - timedelta(minutes=minutes_ago)
-        Submission.objects.filter(pk=submission.pk).update(created_at=at)
-        submission.refresh_from_db()
         names = [phase.primary_metric, *phase.secondary_metrics]
         scored = score_predictions(table, scores, labels, metrics=names,
                                    primary=phase.primary_metric)
-        Result.objects.create(
-            submission=submission, evaluation_set=phase.evaluation_set, metrics=scored.metrics,
-            subgroups=scored.subgroups, case_scores=_to_bytes(np.asarray(scores, float)),
-            case_labels=None if labels is None else _to_bytes(labels.astype(np.int8)),
-        )
+        ResultFactory(submission=submission, metrics=scored.metrics, subgroups=scored.subgroups,
+                      scores=scores, labels=labels)
         return submission
 
     return add

@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from challenges.models import Phase
-from scoring.leaderboard import recompute
-from scoring.models import LeaderboardSnapshot
+from leaderboards.compute import recompute
+from leaderboards.models import LeaderboardSnapshot
 from tests.factories import TeamFactory, UserFactory
 
 
@@ -70,7 +70,7 @@ def test_selected_entries_are_ranked_and_the_latest_n_count_without_a_selection(
     assert f"Team C #{latest_c.number}" in labels
 
 
-def test_identical_entries_share_rank_one_and_both_show_as_tied(
+def test_identical_entries_share_rank_one_and_the_second_is_tied_with_k_zero(
     phase, add_result, model_scores, team_a, team_c
 ):
     add_result(team_a, model_scores["five"])
@@ -80,9 +80,9 @@ def test_identical_entries_share_rank_one_and_both_show_as_tied(
     add_result(third, model_scores["labs"])
     recompute(phase_pk=phase.pk)
     payload = board(phase)
-    assert [(r[1], r[2]) for r in rows(payload)] == [(1, True), (1, True), (3, False)]
-    # ranking.py's K is inf for an entry identical to the leader ("never worse").
-    assert payload["entries"][1]["bayes_factor"] == "inf"
+    assert [(r[1], r[2]) for r in rows(payload)] == [(1, False), (1, True), (3, False)]
+    # DREAM's K counts resamples where the two are equal against the leader: K = 0, tied.
+    assert payload["entries"][1]["bayes_factor"] == 0.0
     assert payload["entries"][2]["team"] == "Team D"
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from scoring.leaderboard import recompute
+from leaderboards.compute import recompute
 from tests.factories import TeamFactory, UserFactory
 
 pytestmark = [pytest.mark.browser]
@@ -17,7 +17,7 @@ def test_an_open_board_shows_a_new_score_without_a_reload(
 ):
     recompute(phase_pk=phase.pk)
     page = new_context().new_page()
-    page.goto(reverse("scoring:board", args=[phase.challenge.slug, phase.slug, "public"]))
+    page.goto(reverse("leaderboards:board", args=[phase.challenge.slug, phase.slug, "public"]))
     rows = page.locator("#leaderboard tbody tr")
     expect(rows).to_have_count(3)
     expect(page.locator("svg.chart")).to_be_visible()

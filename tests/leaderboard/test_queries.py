@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from scoring.leaderboard import recompute
+from leaderboards.compute import recompute
 from tests.leaderboard.conftest import many_teams
 
 # Session + user (2), challenge and phase (2), organiser check, membership, snapshot; the
@@ -30,8 +30,9 @@ def test_page_queries_do_not_grow_with_the_number_of_teams(
     if user != "anonymous":
         client.force_login({"alice": alice, "olga": olga}[user])
     args = [phase.challenge.slug, phase.slug, "public"]
-    urls = {"board": reverse("scoring:board", args=args),
-            "live": reverse("scoring:board_live", args=args), "phase": phase.get_absolute_url()}
+    urls = {"board": reverse("leaderboards:board", args=args),
+            "live": reverse("leaderboards:board_live", args=args),
+            "phase": phase.get_absolute_url()}
     counts = {}
     for teams in (5, 50):
         many_teams(phase, add_result, model_scores, teams - len(counts) * 5)

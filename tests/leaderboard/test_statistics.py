@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from scoring.leaderboard import recompute
-from scoring.models import LeaderboardSnapshot
+from leaderboards.compute import recompute
+from leaderboards.models import LeaderboardSnapshot
 
 SKLEARN = {
     "auroc": lambda y, s: skm.roc_auc_score(y, s),

@@ -10,8 +10,9 @@ import pytest
 from django.urls import reverse
 from sklearn.metrics import roc_auc_score
 
-from scoring.leaderboard import recompute
-from scoring.models import LeaderboardSnapshot, Result
+from leaderboards.compute import recompute
+from leaderboards.models import LeaderboardSnapshot
+from scoring.models import Result
 
 SMALL = {"test-site-19": "19 cases", "test-site-9pos": "9 positives"}
 
@@ -68,10 +69,10 @@ def test_small_cells_never_appear_on_pages_or_exports(phase, table, cast, model_
     client.force_login(olga)
     args = [phase.challenge.slug, phase.slug, "public"]
     bodies = {
-        "entry": client.get(reverse("scoring:entry", args=[*args, str(cast.a_best.uid)])),
-        "board": client.get(reverse("scoring:board", args=args)),
-        "csv": client.get(reverse("scoring:export_csv", args=args)),
-        "json": client.get(reverse("scoring:export_json", args=args)),
+        "entry": client.get(reverse("leaderboards:entry", args=[*args, str(cast.a_best.uid)])),
+        "board": client.get(reverse("leaderboards:board", args=args)),
+        "csv": client.get(reverse("leaderboards:export_csv", args=args)),
+        "json": client.get(reverse("leaderboards:export_json", args=args)),
     }
     for name, response in bodies.items():
         assert response.status_code == 200, name

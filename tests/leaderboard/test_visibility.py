@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 
 from challenges.models import Phase
-from scoring.leaderboard import recompute
-from scoring.models import LeaderboardSnapshot
+from leaderboards.compute import recompute
+from leaderboards.models import LeaderboardSnapshot
 from tests.leaderboard.conftest import close_phase
 
 
@@ -63,11 +63,11 @@ def setup(request, phase, cast, alice, carol, dave, olga, client):  # type: igno
 def urls(phase, board: str, key: str) -> dict[str, str]:
     args = [phase.challenge.slug, phase.slug, board]
     return {
-        "page": reverse("scoring:board", args=args),
-        "live": reverse("scoring:board_live", args=args),
-        "entry": reverse("scoring:entry", args=[*args, key]),
-        "csv": reverse("scoring:export_csv", args=args),
-        "json": reverse("scoring:export_json", args=args),
+        "page": reverse("leaderboards:board", args=args),
+        "live": reverse("leaderboards:board_live", args=args),
+        "entry": reverse("leaderboards:entry", args=[*args, key]),
+        "csv": reverse("leaderboards:export_csv", args=args),
+        "json": reverse("leaderboards:export_json", args=args),
     }
 
 
@@ -136,26 +136,30 @@ def test_an_invite_only_challenge_hides_its_boards_from_outsiders(phase, cast, d
     links = urls(phase, "public", str(cast.a_best.uid))
     for name in ("page", "live", "entry"):
         assert client.get(links[name]).status_code == 404
-    from scoring.selectors import leaderboard_for
-
-    view = leaderboard_for(phase=phase, user=dave, board="public")
+    view = board_for(phase, dave, "public")
     assert not view.visible and view.payload is None
+
+
+def board_for(phase, user, board):  # type: ignore[no-untyped-def]
+    from challenges.visibility import phase_rights
+    from leaderboards.selectors import leaderboard_for
+
+    return leaderboard_for(rights=phase_rights(phase=phase, user=user), board=board)
 
 
 def test_leaderboard_for_serves_the_api_the_same_rules(phase, cast, alice, olga):
     from django.contrib.auth.models import AnonymousUser
 
-    from scoring.selectors import leaderboard_for
-
     recompute(phase_pk=phase.pk)
-    assert leaderboard_for(phase=phase, user=AnonymousUser(), board="public").entries
-    hidden = leaderboard_for(phase=phase, user=alice, board="private")
+    assert board_for(phase, AnonymousUser(), "public").entries
+    hidden = board_for(phase, alice, "private")
     assert (hidden.visible, hidden.payload) == (False, None)
     assert "when the phase closes" in hidden.reason
-    assert leaderboard_for(phase=phase, user=olga, board="private").entries
-    assert not leaderboard_for(phase=phase, user=olga, board="secret").visible
+    assert board_for(phase, olga, "private").entries
+    assert not board_for(phase, olga, "secret").visible
 
 
 def test_an_unknown_board_is_not_found(phase, client):
-    response = client.get(reverse("scoring:board", args=[phase.challenge.slug, phase.slug, "x"]))
+    url = reverse("leaderboards:board", args=[phase.challenge.slug, phase.slug, "x"])
+    response = client.get(url)
     assert response.status_code == 404

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -63,9 +65,15 @@ def team(synthetic_phase, alice, bob):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def submit(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def enqueue() -> Iterator[mock.MagicMock]:
+    """Queueing an evaluation, replaced at its seam: tests call the pipeline themselves."""
+    with mock.patch("core.dispatch.evaluate_submission", autospec=True) as patched:
+        yield patched
+
+
+@pytest.fixture
+def submit(tmp_path, enqueue):  # type: ignore[no-untyped-def]
     """Create a submission without enqueueing (tests call the pipeline themselves)."""
-    monkeypatch.setattr("submissions.services._enqueue", lambda pk: None)
 
     def _submit(phase, team: Team, user, source: str | Path, kind: str = "bundle"):  # type: ignore[no-untyped-def]
         if isinstance(source, str):

@@ -12,9 +12,10 @@ from django.conf import settings
 from django.urls import reverse
 from sklearn.metrics import roc_auc_score
 
+from scoring.arrays import from_bytes
 from scoring.labels import load_labels
 from scoring.models import Run
-from scoring.pipeline import evaluate, from_bytes
+from scoring.pipeline import evaluate
 from submissions.models import Submission
 from tests.pipeline.conftest import AGE_MODEL, containers_named, volumes_named
 
@@ -62,7 +63,7 @@ def test_it_scores_a_bundle_and_matches_scikit_learn(
 def _hidden_ages(phase):  # type: ignore[no-untyped-def]
     import csv
 
-    from challenges.storage import private_path
+    from core.storage import private_path
 
     path = private_path(phase.evaluation_set.inputs_dir) / "features.csv"
     with path.open() as handle:

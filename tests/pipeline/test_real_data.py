@@ -10,11 +10,12 @@ import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from challenges.bundles import import_challenge
-from challenges.demo_data import build_demo_bundles
 from challenges.services import team_create
-from scoring.examples import mammography_model, readmission_bundle
+from demo.bundles import build_demo_bundles
+from demo.examples import mammography_model, readmission_bundle
+from scoring.arrays import from_bytes
 from scoring.labels import load_labels
-from scoring.pipeline import evaluate, from_bytes
+from scoring.pipeline import evaluate
 from tests.conftest import REPO, SHARED_DATA
 from tests.factories import accept_terms
 

@@ -14,7 +14,7 @@ from django.core import mail
 from django.utils import timezone
 
 from heldout.celery import app
-from scoring.models import LeaderboardSnapshot
+from leaderboards.models import LeaderboardSnapshot
 from scoring.services import sweep_stuck_runs
 from submissions.models import Submission
 from submissions.services import submission_create
@@ -68,16 +68,14 @@ def test_an_upload_is_scored_by_a_worker_through_redis(
 
 @pytest.mark.django_db
 def test_the_sweeper_requeues_a_vanished_run_then_gives_up(
-    synthetic_phase, team, alice, submit, monkeypatch, runtime_image
+    synthetic_phase, team, alice, submit, enqueue, runtime_image
 ):
-    requeued = []
-    monkeypatch.setattr("scoring.services._enqueue", requeued.append)
     submission = submit(synthetic_phase, team, alice, AGE_MODEL)
     long_ago = timezone.now() - timedelta(hours=3)
     Submission.objects.filter(pk=submission.pk).update(
         status="running", started_at=long_ago, attempts=1)
     assert sweep_stuck_runs() == [submission.pk]
-    assert requeued == [submission.pk]
+    enqueue.assert_called_once_with(submission.pk)
     assert Submission.objects.get(pk=submission.pk).status == "queued"
     Submission.objects.filter(pk=submission.pk).update(
         status="running", started_at=long_ago, attempts=settings.HELDOUT_MAX_ATTEMPTS)
@@ -87,12 +85,12 @@ def test_the_sweeper_requeues_a_vanished_run_then_gives_up(
 
 
 @pytest.mark.django_db
-def test_the_sweeper_leaves_fresh_runs_alone(synthetic_phase, team, alice, submit, monkeypatch):
-    monkeypatch.setattr("scoring.services._enqueue", lambda pk: None)
+def test_the_sweeper_leaves_fresh_runs_alone(synthetic_phase, team, alice, submit, enqueue):
     submission = submit(synthetic_phase, team, alice, AGE_MODEL)
     Submission.objects.filter(pk=submission.pk).update(
         status="running", started_at=timezone.now(), attempts=1)
     assert sweep_stuck_runs() == []
+    enqueue.assert_not_called()
     assert Submission.objects.get(pk=submission.pk).status == "running"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from challenges.storage import private_path
+from core.storage import private_path
 from scoring import images
 from scoring.labels import load_labels
 from tests.factories import EvaluationSetFactory

@@ -1,4 +1,4 @@
-"""scoring.ranking: paired bootstrap, Bayes factors and ranks, checked against a plain loop."""
+"""stats.ranking: paired bootstrap, Bayes factors and ranks, checked against a plain loop."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from scoring.metrics import METRICS
-from scoring.ranking import (
+from stats.metrics import METRICS
+from stats.ranking import (
     Board,
     EntryScores,
     Interval,
@@ -98,13 +98,13 @@ def plain_loop_board(
     for e in ranked:
         if e.key == leader:
             continue
-        good = worse = 0
+        better = not_better = 0  # DREAM: a tie counts against the leader
         for a, b in zip(values[leader][primary], values[e.key][primary], strict=True):
-            if sign * a >= sign * b:
-                good += 1
+            if sign * a > sign * b:
+                better += 1
             else:
-                worse += 1
-        factors[e.key] = good / worse if worse else math.inf
+                not_better += 1
+        factors[e.key] = better / not_better if not_better else math.inf
     return intervals, factors
 
 
@@ -213,6 +213,27 @@ def test_baselines_are_placed_but_unranked_and_do_not_push_ranks() -> None:
     assert not math.isnan(baseline.intervals["auroc"].low)
 
 
+def test_identical_entries_have_bayes_factor_zero_and_are_tied() -> None:
+    y, entries = readmission_entries()
+    twin = EntryScores("twin", "T", entries[0].scores.copy(), entries[0].labels)
+    board = rank_entries([entries[0], twin], y, primary="auroc", n_resamples=200)
+    first, second = board.entries
+    assert (first.rank, second.rank) == (1, 1)
+    assert (second.bayes_factor, second.tied_with_leader) == (0.0, True)
+
+
+def test_a_near_identical_entry_counts_equal_resamples_against_the_leader() -> None:
+    y, entries = readmission_entries()
+    scores = entries[0].scores.copy()
+    scores[np.argmax(y)] += 1e-3  # one positive case scored a little higher
+    nudged = EntryScores("nudged", "N", np.clip(scores, 0, 1), entries[0].labels)
+    board = rank_entries([entries[0], nudged], y, primary="auroc", n_resamples=200)
+    leader, other = board.entries
+    assert leader.key == "nudged"
+    # the leader is strictly better only on resamples that drew that case, equal on the rest
+    assert 0 < other.bayes_factor < 3 and other.tied_with_leader
+
+
 def test_bayes_factor_is_infinite_when_the_leader_is_never_worse() -> None:
     y, entries = readmission_entries()
     oracle = EntryScores("oracle", "O", np.where(y == 1, 0.9, 0.1))
@@ -266,10 +287,10 @@ def test_nan_resamples_are_ignored_for_intervals_and_bayes_factors() -> None:
     assert 50 < np.count_nonzero(~usable) < 200
     low, high = np.percentile(per["poor"][usable], [2.5, 97.5])
     assert by_key(board)["poor"].intervals["auroc"] == Interval(low, high)
-    good_wins = int(np.count_nonzero(per["good"][usable] >= per["poor"][usable]))
-    poor_wins = int(np.count_nonzero(usable)) - good_wins
-    assert poor_wins > 0
-    assert by_key(board)["poor"].bayes_factor == good_wins / poor_wins
+    good_wins = int(np.count_nonzero(per["good"][usable] > per["poor"][usable]))
+    not_good = int(np.count_nonzero(usable)) - good_wins
+    assert not_good > 0
+    assert by_key(board)["poor"].bayes_factor == good_wins / not_good
 
 
 def test_a_metric_undefined_everywhere_gives_nan_and_no_tie() -> None:

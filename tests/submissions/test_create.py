@@ -22,8 +22,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from challenges.models import AuditEvent, Phase, Team
-from challenges.storage import private_path, sha256_file
+from challenges.exceptions import TermsNotAccepted
+from challenges.models import Phase, Team
+from core.models import AuditEvent
+from core.storage import private_path, sha256_file
 from submissions.exceptions import (
     InvalidUpload,
     KindNotAllowed,
@@ -31,7 +33,6 @@ from submissions.exceptions import (
     PhaseClosed,
     QuotaExceeded,
     SubmissionError,
-    TermsNotAccepted,
 )
 from submissions.models import Submission
 from submissions.services import submission_cancel, submission_create, submission_select
@@ -104,7 +105,7 @@ def phase(challenge) -> Phase:
 
 @pytest.fixture
 def enqueue() -> Iterator[mock.MagicMock]:
-    with mock.patch("submissions.services._enqueue", autospec=True) as patched:
+    with mock.patch("core.dispatch.evaluate_submission", autospec=True) as patched:
         yield patched
 
 
@@ -153,7 +154,7 @@ def test_it_writes_an_audit_event(phase, team_a, bob, enqueue) -> None:
     submission = create(phase, team_a, bob)
 
     event = AuditEvent.objects.get(verb="submission.created")
-    assert event.actor == bob and event.challenge == phase.challenge
+    assert (event.actor_id, event.challenge_id) == (bob.pk, phase.challenge.pk)
     assert event.target == f"submission:{submission.pk}"
     assert event.data == {"kind": "predictions", "sha256": submission.sha256,
                           "size": submission.size}
@@ -478,7 +479,7 @@ def test_a_queued_submission_can_be_cancelled(phase, team_a, alice, bob, enqueue
 
     assert cancelled.status == Submission.Status.CANCELLED
     assert cancelled.finished_at is not None
-    assert AuditEvent.objects.filter(verb="submission.cancelled", actor=bob,
+    assert AuditEvent.objects.filter(verb="submission.cancelled", actor_id=bob.pk,
                                      target=f"submission:{entry.pk}").exists()
 
 

@@ -21,6 +21,7 @@ from submissions.exceptions import QuotaExceeded
 from submissions.models import Submission
 from submissions.services import submission_create
 from submissions.uploads import stage_chunks
+from tests.factories import SubmissionFactory
 
 CSV = b"id,score\nc001,0.9\nc002,0.1\n"
 Status = Submission.Status
@@ -34,16 +35,12 @@ def upload(phase: Phase, team: Team, user: Any) -> Submission:
 
 def earlier(phase: Phase, team: Team, user: Any, *, status: str = Status.SUCCEEDED,
             error_class: str = "", at: datetime | None = None,
-            is_baseline: bool = False) -> Submission:
+            is_baseline: bool = False, failed_lane: str = "") -> Submission:
     """A submission made before the test, written directly (its file does not matter)."""
-    number = Submission.objects.filter(phase=phase, team=team).count() + 1
-    row = Submission.objects.create(
-        phase=phase, team=team, created_by=user, number=number, kind="predictions",
-        filename="predictions.csv", file_path=f"submissions/old/{number}.csv", sha256="0" * 64,
-        size=len(CSV), status=status, error_class=error_class, is_baseline=is_baseline)
-    if at is not None:
-        Submission.objects.filter(pk=row.pk).update(created_at=at)  # auto_now_add ignores it
-    return row
+    return SubmissionFactory(
+        phase=phase, team=team, created_by=user, kind="predictions", filename="predictions.csv",
+        size=len(CSV), status=status, error_class=error_class, is_baseline=is_baseline,
+        created_at=at, failed_lane=failed_lane)
 
 
 def set_quota(phase: Phase, **fields: Any) -> Phase:
@@ -67,7 +64,7 @@ def staged_files() -> list[Path]:
 
 @pytest.fixture(autouse=True)
 def enqueue() -> Iterator[mock.MagicMock]:
-    with mock.patch("submissions.services._enqueue", autospec=True) as patched:
+    with mock.patch("core.dispatch.evaluate_submission", autospec=True) as patched:
         yield patched
 
 
@@ -138,18 +135,33 @@ def test_it_refuses_past_the_concurrent_quota(status, roomy, team_a, alice, bob)
 # --- what counts ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("count_failed", "allowed"), [(False, True), (True, False)])
-def test_failed_runs_count_only_when_the_phase_says_so(
-    count_failed, allowed, roomy, team_a, alice
+@pytest.mark.parametrize(("count_failed", "lane", "allowed"), [
+    (False, "sanity", True), (False, "upload", True), (True, "sanity", False),
+    (True, "upload", False),
+])
+def test_failures_before_the_hidden_data_count_only_when_the_phase_says_so(
+    count_failed, lane, allowed, roomy, team_a, alice
 ) -> None:
     phase = set_quota(roomy, quota_per_day=1, count_failed=count_failed)
-    earlier(phase, team_a, alice, status=Status.FAILED, error_class="nonzero_exit")
+    earlier(phase, team_a, alice, status=Status.FAILED, error_class="nonzero_exit",
+            failed_lane=lane)
 
     if allowed:
         assert upload(phase, team_a, alice).number == 2
     else:
         with pytest.raises(QuotaExceeded):
             upload(phase, team_a, alice)
+
+
+@pytest.mark.parametrize("count_failed", [False, True])
+def test_failures_on_the_hidden_data_always_count(count_failed, roomy, team_a, alice) -> None:
+    # Free failures on hidden data would be an unlimited probe (exit codes, timing).
+    phase = set_quota(roomy, quota_per_day=1, count_failed=count_failed)
+    earlier(phase, team_a, alice, status=Status.FAILED, error_class="nonzero_exit",
+            failed_lane="hidden")
+
+    with pytest.raises(QuotaExceeded):
+        upload(phase, team_a, alice)
 
 
 @pytest.mark.parametrize("count_failed", [False, True])
@@ -186,7 +198,8 @@ def test_quota_status_reports_what_is_used_and_left(roomy, team_a, team_c, alice
     earlier(phase, team_a, alice, status=Status.QUEUED)  # today and running
     earlier(phase, team_a, alice, status=Status.RUNNING)  # today and running
     earlier(phase, team_a, alice)  # succeeded today
-    earlier(phase, team_a, alice, status=Status.FAILED, error_class="timeout")  # free
+    earlier(phase, team_a, alice, status=Status.FAILED, error_class="timeout",
+            failed_lane="sanity")  # free
     earlier(phase, team_a, alice, status=Status.CANCELLED)  # free
     earlier(phase, team_c, carol)  # another team's
 

@@ -8,23 +8,18 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from scoring.models import Result
-from submissions.models import Submission
-from tests.factories import EvaluationSetFactory
+from tests.factories import ResultFactory
 
 PUBLIC, PRIVATE, ALL = "0.6111", "0.9222", "0.7333"
 
 
 @pytest.fixture
-def scored(phase, team_a, alice):  # type: ignore[no-untyped-def]
-    submission = Submission.objects.create(
-        phase=phase, team=team_a, created_by=alice, number=1, kind="bundle", filename="m.zip",
-        file_path="x", sha256="0" * 64, size=1, status="succeeded", finished_at=timezone.now())
-    Result.objects.create(
-        submission=submission, evaluation_set=EvaluationSetFactory(challenge=phase.challenge),
-        case_scores=b"", metrics={"all": {"auroc": 0.73333}, "public": {"auroc": 0.61111},
-                                  "private": {"auroc": 0.92222}})
-    return submission
+def scored(phase, team_a):  # type: ignore[no-untyped-def]
+    result = ResultFactory(
+        submission__phase=phase, submission__team=team_a,
+        metrics={"all": {"auroc": 0.73333}, "public": {"auroc": 0.61111},
+                 "private": {"auroc": 0.92222}})
+    return result.submission
 
 
 def _page(client, user, submission) -> str:  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
-"""Uploads through the pages: the plain multipart form, the resumable chunked API the
-browser uses for every file, and the submission page (who sees it, which logs, which scores).
+"""Uploads through the pages: the plain multipart form, the resumable chunked upload of the
+REST API that the browser uses for every file (session authentication), and the submission
+page (who sees it, which logs, which scores).
 """
 
 from __future__ import annotations
@@ -20,19 +21,18 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.http.request import UnreadablePostError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from challenges.models import Phase
-from challenges.storage import private_path
-from scoring.models import Result, Run
+from core.storage import private_path
+from scoring.models import Run
 from submissions import services
 from submissions.exceptions import InvalidUpload
 from submissions.models import Submission, UploadSession
 from submissions.uploads import chunk_path, stage_chunks
-from tests.factories import EvaluationSetFactory, PhaseFactory
+from tests.factories import PhaseFactory, ResultFactory, RunFactory
 
 CSV = b"id,score\nc001,0.9\nc002,0.1\nc003,0.5\nc004,0.25\n"
 LONG_CSV = b"id,score\n" + b"".join(b"c%04d,0.%d\n" % (i, i % 10) for i in range(300))
@@ -54,7 +54,7 @@ def image_tar() -> bytes:
 
 @pytest.fixture(autouse=True)
 def enqueue() -> Iterator[mock.MagicMock]:
-    with mock.patch("submissions.services._enqueue", autospec=True) as patched:
+    with mock.patch("core.dispatch.evaluate_submission", autospec=True) as patched:
         yield patched
 
 
@@ -120,36 +120,22 @@ def test_a_refused_form_upload_shows_the_reason_and_creates_nothing(
     enqueue.assert_not_called()
 
 
-def test_a_refused_form_upload_answers_json_when_asked(as_alice, phase) -> None:
-    response = as_alice.post(upload_url(phase), {
-        "kind": "predictions", "file": SimpleUploadedFile("p.csv", BAD_CSV)},
-        HTTP_ACCEPT="application/json")
-
-    assert response.status_code == 400
-    body = response.json()
-    assert body["code"] == "invalid_upload"
-    assert "header must be" in body["detail"]
-    assert not Submission.objects.exists()
-
-
 def test_the_form_upload_refuses_a_user_without_a_team(client, dave, phase) -> None:
     client.force_login(dave)
 
     response = client.post(upload_url(phase), {
-        "kind": "predictions", "file": SimpleUploadedFile("p.csv", CSV)},
-        HTTP_ACCEPT="application/json")
+        "kind": "predictions", "file": SimpleUploadedFile("p.csv", CSV)}, follow=True)
 
-    assert response.status_code == 400
-    assert "team" in response.json()["detail"]
+    assert response.redirect_chain == [(phase.get_absolute_url(), 302)]
+    assert "Join or create a team" in response.content.decode()
     assert not Submission.objects.exists()
 
 
 def test_the_form_upload_refuses_a_missing_file(as_alice, phase) -> None:
-    response = as_alice.post(upload_url(phase), {"kind": "predictions"},
-                             HTTP_ACCEPT="application/json")
+    response = as_alice.post(upload_url(phase), {"kind": "predictions"}, follow=True)
 
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid_upload"
+    assert "Choose a file to upload." in response.content.decode()
+    assert not Submission.objects.exists()
 
 
 def test_the_form_upload_needs_a_login(client, phase) -> None:
@@ -161,19 +147,19 @@ def test_the_form_upload_needs_a_login(client, phase) -> None:
     assert not Submission.objects.exists()
 
 
-# --- the resumable chunked API -------------------------------------------------------------
+# --- the resumable chunked upload of the API, as the browser uses it --------------------
 
 
 def start(client: Client, phase: Phase, *, size: int, kind: str = "predictions",
           filename: str = "predictions.csv") -> Any:
     return client.post(
-        reverse("submissions:upload_start", args=[phase.challenge.slug, phase.slug]),
+        reverse("api:upload-start", args=[phase.challenge.slug, phase.slug]),
         data=json.dumps({"kind": kind, "filename": filename, "size": size}),
         content_type="application/json")
 
 
 def chunk_url(uid: str, offset: int | None = None) -> str:
-    url = reverse("submissions:upload_chunk", args=[uid])
+    url = reverse("api:upload-detail", args=[uid])
     return url if offset is None else f"{url}?offset={offset}"
 
 
@@ -183,7 +169,7 @@ def put(client: Client, uid: str, offset: int, data: bytes) -> Any:
 
 
 def finish(client: Client, uid: str) -> Any:
-    return client.post(reverse("submissions:upload_finish", args=[uid]))
+    return client.post(reverse("api:upload-finish", args=[uid]))
 
 
 def received(client: Client, uid: str) -> int:
@@ -199,7 +185,7 @@ def test_a_chunked_upload_becomes_a_submission(
     begun = start(as_alice, phase, size=len(content), kind="image", filename="model.tar")
     assert begun.status_code == 201
     uid = begun.json()["id"]
-    assert begun.json() == {"id": uid, "received": 0, "size": len(content)}
+    assert (begun.json()["received"], begun.json()["size"]) == (0, len(content))
 
     for offset in range(0, len(content), 4096):
         answer = put(as_alice, uid, offset, content[offset:offset + 4096])
@@ -210,8 +196,8 @@ def test_a_chunked_upload_becomes_a_submission(
 
     assert done.status_code == 201
     submission = Submission.objects.get()
-    assert done.json() == {"submission": str(submission.uid),
-                           "url": submission.get_absolute_url()}
+    assert done.json()["id"] == str(submission.uid)
+    assert done.json()["url"] == "http://testserver" + submission.get_absolute_url()
     assert (submission.kind, submission.filename, submission.created_by) == (
         "image", "model.tar", alice)
     assert submission.sha256 == hashlib.sha256(content).hexdigest()
@@ -288,8 +274,8 @@ def test_after_a_connection_reset_the_unacknowledged_bytes_are_resent(as_alice, 
     uid = start(as_alice, phase, size=len(content)).json()["id"]
     put(as_alice, uid, 0, content[:1000])
 
-    with pytest.raises(UnreadablePostError):
-        put_dropped(as_alice, uid, 1000, b"X" * (len(content) - 1000), reset=True)
+    broken = put_dropped(as_alice, uid, 1000, b"X" * (len(content) - 1000), reset=True)
+    assert (broken.status_code, broken.json()["received"]) == (409, 1000)
     resume = received(as_alice, uid)
     assert resume == 1000  # nothing of the broken request was acknowledged
     assert put(as_alice, uid, resume, content[resume:]).status_code == 200
@@ -413,7 +399,7 @@ def test_a_file_above_the_kinds_limit_is_refused_at_start(as_alice, phase, setti
 ])
 def test_a_start_without_a_usable_size_is_refused(as_alice, phase, body) -> None:
     response = as_alice.post(
-        reverse("submissions:upload_start", args=[phase.challenge.slug, phase.slug]),
+        reverse("api:upload-start", args=[phase.challenge.slug, phase.slug]),
         data=body if isinstance(body, str) else json.dumps(body),
         content_type="application/json")
 
@@ -436,7 +422,7 @@ def test_an_upload_to_a_closed_phase_is_refused_at_start(as_alice, phase) -> Non
 
     response = start(as_alice, phase, size=1024**2, kind="image", filename="model.tar")
 
-    assert response.status_code == 400
+    assert response.status_code == 409  # the same code and status as everywhere else
     assert response.json()["code"] == "phase_closed"
     assert not UploadSession.objects.exists()
 
@@ -458,9 +444,9 @@ def test_the_chunked_api_needs_a_login(client, as_alice, phase) -> None:
     uid = start(as_alice, phase, size=len(CSV)).json()["id"]
     anonymous = Client()
 
-    assert anonymous.get(chunk_url(uid)).status_code == 302
-    assert put(anonymous, uid, 0, CSV).status_code == 302
-    assert start(anonymous, phase, size=10).status_code == 302
+    assert anonymous.get(chunk_url(uid)).status_code == 401
+    assert put(anonymous, uid, 0, CSV).status_code == 401
+    assert start(anonymous, phase, size=10).status_code == 401
     assert received(as_alice, uid) == 0
 
 
@@ -510,10 +496,8 @@ def test_the_status_partial_renders(submission, alice) -> None:
 
 def add_runs(submission: Submission) -> None:
     for lane in (Run.Lane.SANITY, Run.Lane.HIDDEN):
-        Run.objects.create(submission=submission, lane=lane, attempt=submission.attempts,
-                           container_name=f"heldout-run-{lane}", exit_code=1,
-                           error_class="nonzero_exit", log_tail=f"LOG-OF-{lane.upper()}-LANE",
-                           finished_at=timezone.now())
+        RunFactory(submission=submission, lane=lane, exit_code=1, error_class="nonzero_exit",
+                   log_tail=f"LOG-OF-{lane.upper()}-LANE", finished_at=timezone.now())
 
 
 def test_hidden_run_logs_are_shown_to_organisers_only(submission, alice, olga) -> None:
@@ -541,9 +525,7 @@ def test_hidden_run_logs_are_shown_when_the_phase_allows(submission, phase, alic
 def add_result(submission: Submission) -> None:
     Submission.objects.filter(pk=submission.pk).update(
         status=Submission.Status.SUCCEEDED, finished_at=timezone.now())
-    Result.objects.create(
-        submission=submission, metrics={"all": {"auroc": 0.8123}}, case_scores=b"",
-        evaluation_set=EvaluationSetFactory(challenge=submission.phase.challenge))
+    ResultFactory(submission=submission, metrics={"all": {"auroc": 0.8123}})
 
 
 def test_scores_after_close_are_hidden_from_participants_while_open(

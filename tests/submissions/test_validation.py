@@ -13,6 +13,7 @@ import tarfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -596,21 +597,19 @@ def test_it_aborts_extraction_when_the_central_directory_lies_about_sizes(tmp_pa
     assert not dest.exists()
 
 
-def test_it_counts_real_bytes_when_declared_sizes_were_trusted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Simulates declared sizes that fooled the up-front checks: only the byte counter is left.
-    monkeypatch.setattr(
-        "submissions.validation.bundle._check_totals", lambda infos, size, limits: None
-    )
+def test_it_counts_real_bytes_when_declared_sizes_were_trusted(tmp_path: Path) -> None:
     path = make_zip(tmp_path / "b.zip", {"predict.py": PREDICT, "a.bin": os.urandom(600_000),
                                          "b.bin": os.urandom(600_000)})
     dest = tmp_path / "out"
     dest.mkdir()
 
-    with pytest.raises(InvalidUpload) as caught:
+    # Simulates declared sizes that fooled the up-front checks: only the byte counter is left.
+    with (mock.patch("submissions.validation.bundle._check_totals", autospec=True,
+                     return_value=None) as totals,
+          pytest.raises(InvalidUpload) as caught):
         extract_bundle(path, dest, limits=UploadLimits(max_bundle_uncompressed=1_000_000))
 
+    totals.assert_called_once()
     assert "more than the 976.6 KB limit" in caught.value.message
     assert '"b.bin"' in caught.value.message
     assert list(dest.iterdir()) == []  # the caller's folder is kept, emptied

@@ -5,7 +5,7 @@
     build_image(Path("public/train"), Path("mammography.tar.gz"))
 
 `train_dir` holds `images/<id>.png` and `labels.csv` (`id,label`). The model is fitted inside
-the platform runtime image (scoring.images.run_in_runtime_image) so model.joblib matches the
+the platform runtime image (demo.runtime.run_in_runtime_image) so model.joblib matches the
 Debian scikit-learn that loads it. `build_image` then runs `docker build` (legacy builder,
 no registry: FROM the local runtime tag) and `docker save`. `python build.py fit TRAIN_DIR
 MODEL_OUT` is the in-container step. Host side needs the project on sys.path and Docker.
@@ -34,7 +34,7 @@ CMD ["python", "/app/predict.py"]
 
 def fit_model(train_dir: Path, model_out: Path) -> Path:
     """Fit in the runtime image with `train_dir` mounted read-only; write `model_out`."""
-    from scoring.images import run_in_runtime_image
+    from demo.runtime import run_in_runtime_image
 
     with tempfile.TemporaryDirectory(prefix="heldout-mammography-") as tmp:
         run_in_runtime_image(
@@ -50,7 +50,7 @@ def fit_model(train_dir: Path, model_out: Path) -> Path:
 
 def build_bundle(train_dir: Path, out_zip: Path) -> Path:
     """Fit and zip predict.py + model.joblib at the zip root; returns `out_zip`."""
-    from scoring.images import write_bundle_zip
+    from demo.runtime import write_bundle_zip
 
     with tempfile.TemporaryDirectory(prefix="heldout-mammography-") as tmp:
         model = fit_model(train_dir, Path(tmp) / "model.joblib")

@@ -3,7 +3,7 @@
     from build import build_bundle
     build_bundle(Path("public/train.csv"), Path("readmission_logreg.zip"))
 
-The model is fitted INSIDE the platform runtime image (via scoring.images.run_in_runtime_image,
+The model is fitted INSIDE the platform runtime image (via demo.runtime.run_in_runtime_image,
 i.e. the sandboxed Docker backend), so model.joblib is pickled by the same Debian scikit-learn
 (1.2.x) that unpickles it at scoring time; the worker's own scikit-learn may be newer.
 `python build.py fit TRAIN_CSV MODEL_OUT` is that in-container step. Host side needs the
@@ -25,7 +25,7 @@ MAX_CATEGORICAL_COLUMNS = 12
 
 def build_bundle(train_csv: Path, out_zip: Path) -> Path:
     """Fit on `train_csv` (`id`, features, `label`) and write the bundle zip; returns it."""
-    from scoring.images import run_in_runtime_image, write_bundle_zip
+    from demo.runtime import run_in_runtime_image, write_bundle_zip
 
     with tempfile.TemporaryDirectory(prefix="heldout-readmission-") as tmp:
         input_dir, output_dir = Path(tmp) / "input", Path(tmp) / "output"

@@ -1,5 +1,0 @@
-"""`heldout`: the command-line client of the Heldout REST API (argparse + requests only)."""
-
-from __future__ import annotations
-
-__version__ = "0.1.0"

@@ -1,0 +1,33 @@
+"""The base of every app's domain errors (the first of the two tiers in CONVENTIONS.md).
+
+Each subclass names its stable `code` and the HTTP `status` the API answers with, once, here
+in the class: the API's error handler, its schema and its reference page all read them from
+the classes, so a refusal has the same code and status wherever it is raised.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refusal whose `message` is safe to show the user; `code` is the stable name the API
+    returns and `status` its HTTP status. Apps subclass it (ChallengeError, SubmissionError,
+    AccountError)."""
+
+    code = "domain_error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def domain_error_codes() -> dict[str, int]:
+    """Every code a DomainError subclass declares, with its status (imported apps only)."""
+    codes: dict[str, int] = {}
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        error = pending.pop()
+        pending.extend(error.__subclasses__())
+        if error is not DomainError:
+            codes[error.code] = error.status
+    return codes

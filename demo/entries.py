@@ -1,0 +1,60 @@
+"""The demo's first entries, so the leaderboards are not empty: the organisers' baselines
+and one entry per demo team, all submitted through the real service (and so the worker)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from challenges.models import Challenge
+from demo.examples import mammography_model, readmission_bundle
+from submissions.services import submission_create
+from submissions.uploads import stage_existing
+
+# A deliberately simple rule (prior admissions) so the board shows a spread of scores.
+RULE_MODEL = """
+import csv, os
+rows = csv.DictReader(open(os.path.join(os.environ["HELDOUT_INPUT"], "features.csv")))
+with open(os.path.join(os.environ["HELDOUT_OUTPUT"], "predictions.csv"), "w") as out:
+    out.write("id,score\\n")
+    for row in rows:
+        visits = int(row["number_inpatient"] or 0) + int(row["number_emergency"] or 0)
+        out.write(f"{row['id']},{min(visits, 10) / 10:.3f}\\n")
+"""
+
+
+def _submit(challenge: Challenge, team: Any, user: Any, path: Path, kind: str,
+            baseline: bool = False) -> None:
+    phase = challenge.phases.order_by("order").first()
+    staged = stage_existing(path, filename=path.name)
+    submission_create(phase=phase, team=team, user=user, kind=kind, staged=staged,
+                      is_baseline=baseline)
+    label = "baseline" if baseline else team.name
+    print(f"  submitted {path.name} to {challenge.slug} ({label})", flush=True)
+
+
+def _rule_bundle(out_dir: Path) -> Path:
+    target = out_dir / "readmission_prior_visits.zip"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("predict.py", RULE_MODEL)
+    return target
+
+
+def submit_demo_entries(people: dict[str, Any], bundle_root: Path) -> None:
+    models = bundle_root / "models"
+    print("Building and submitting the example models:", flush=True)
+    for slug, teams in people["teams"].items():
+        challenge = Challenge.objects.get(slug=slug)
+        bundle = bundle_root / slug
+        if slug == "readmission-30d":
+            logreg = readmission_bundle(bundle, models)
+            _submit(challenge, teams["organisers"], people["olga"], logreg, "bundle", baseline=True)
+            _submit(challenge, teams["alpha"], people["alice"], logreg, "bundle")
+            _submit(challenge, teams["bravo"], people["carol"], _rule_bundle(models), "bundle")
+        elif slug == "mammography-screening":
+            image = mammography_model(bundle, models, kind="image")
+            _submit(challenge, teams["organisers"], people["olga"], image, "image", baseline=True)
+            zipped = mammography_model(bundle, models, kind="bundle")
+            _submit(challenge, teams["alpha"], people["alice"], zipped, "bundle")

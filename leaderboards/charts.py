@@ -1,0 +1,340 @@
+"""Leaderboard charts drawn on the server as SVG, and the curve data behind them.
+
+Pure numpy and string building, no ORM and no plotting library: selectors pass arrays or
+payload data in, views put the returned markup in the page. Every piece of text that can come
+from a participant (team names) is escaped here, so the result is safe to mark safe.
+
+Curves of hidden data are coarsened with the same small-cell rule as subgroup scores. A
+full-resolution ROC curve on the public cases would tell a team that knows its own per-case
+scores the label of every case (each step goes up for a positive, right for a negative), and a
+calibration bin of a handful of cases does the same for those cases. So:
+
+- ROC points are taken only between groups of cases (in descending score order, tied scores
+  never split) that each hold at least `min_cases` cases and at least `min_positives`
+  positives and as many negatives; a short last group merges into the one before.
+- Calibration bins (equal width, the ECE bins) are drawn only when they hold at least
+  `min_cases` cases and at least `min_positives` of each class.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from stats.metrics import ECE_BIN_EDGES, ece_bins
+
+#: At most this many ROC points, whatever the number of cases.
+MAX_ROC_POINTS = 100
+
+#: Colours of the highlighted series (the top teams), then the rest in grey.
+PALETTE = (
+    "#2a6fdb", "#d1495b", "#00798c", "#edae49", "#66a182",
+    "#8d5a97", "#3d405b", "#e07a5f", "#4f772d", "#9c6644",
+)  # fmt: skip
+OTHER = "#c3c8d2"
+
+
+# --------------------------------------------------------------------------- curve data
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    """Coarsened ROC: (false positive rate, true positive rate) from (0, 0) to (1, 1)."""
+
+    points: tuple[tuple[float, float], ...]
+    n_cases: int
+    n_groups: int
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """One equal-width bin; `mean_predicted` and `observed` are None when suppressed."""
+
+    low: float
+    high: float
+    suppressed: bool
+    n: int | None = None
+    mean_predicted: float | None = None
+    observed: float | None = None
+
+
+def _allowed(n: int, n_positive: int, min_cases: int, min_positives: int) -> bool:
+    return n >= min_cases and n_positive >= min_positives and n - n_positive >= min_positives
+
+
+def _roc_cuts(y: npt.NDArray[np.bool_], s: npt.NDArray[np.float64], min_cases: int,
+              min_positives: int) -> list[int]:
+    """Positions (in descending score order) after which a ROC point may be drawn."""
+    order = np.argsort(-s, kind="stable")
+    ends = np.r_[np.flatnonzero(np.diff(s[order]) != 0) + 1, s.size]
+    positives = np.r_[0, np.cumsum(y[order])]
+    size = max(min_cases, math.ceil(s.size / MAX_ROC_POINTS))
+    cuts: list[int] = []
+    start = 0
+    for end in ends.tolist():
+        if _allowed(end - start, int(positives[end] - positives[start]), size, min_positives):
+            cuts.append(end)
+            start = end
+    if cuts and cuts[-1] != s.size:
+        cuts[-1] = s.size
+    return cuts
+
+
+def roc_curve(
+    y_true: npt.ArrayLike, y_score: npt.ArrayLike, *, min_cases: int, min_positives: int
+) -> RocCurve | None:
+    """The coarsened ROC curve (see module doc); None when fewer than two groups qualify."""
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(y_score, dtype=np.float64)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    cuts = _roc_cuts(y, s, min_cases, min_positives)
+    if len(cuts) < 2:
+        return None
+    order = np.argsort(-s, kind="stable")
+    tp = np.r_[0, np.cumsum(y[order])]
+    points = [(0.0, 0.0)] + [
+        (float((c - tp[c]) / n_neg), float(tp[c] / n_pos)) for c in cuts
+    ]
+    return RocCurve(points=tuple(points), n_cases=int(y.size), n_groups=len(cuts))
+
+
+def calibration_bins(
+    y_true: npt.ArrayLike, y_score: npt.ArrayLike, *, min_cases: int, min_positives: int
+) -> list[CalibrationBin]:
+    """Reliability diagram data on the ECE bins, small bins suppressed (see module doc)."""
+    y = np.asarray(y_true).astype(bool)
+    s = np.clip(np.asarray(y_score, dtype=np.float64), 0.0, 1.0)
+    which = ece_bins(s)
+    out = []
+    for b in range(ECE_BIN_EDGES.size - 1):
+        in_bin = which == b
+        n, n_pos = int(in_bin.sum()), int(y[in_bin].sum())
+        low, high = float(ECE_BIN_EDGES[b]), float(ECE_BIN_EDGES[b + 1])
+        if not _allowed(n, n_pos, min_cases, min_positives):
+            out.append(CalibrationBin(low, high, suppressed=True))
+            continue
+        out.append(CalibrationBin(low, high, False, n, float(s[in_bin].mean()), n_pos / n))
+    return out
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+@dataclass(frozen=True)
+class Axis:
+    label: str
+    low: float
+    high: float
+    ticks: tuple[tuple[float, str], ...]
+
+
+@dataclass(frozen=True)
+class Series:
+    """A polyline; `step` draws it as a staircase (value held until the next point)."""
+
+    label: str
+    points: tuple[tuple[float, float], ...]
+    color: str
+    step: bool = False
+    markers: bool = False
+    tooltips: tuple[str, ...] = field(default_factory=tuple)
+    legend: bool = True
+
+
+@dataclass(frozen=True)
+class _Frame:
+    width: int
+    height: int
+    left: int = 56
+    right: int = 40
+    top: int = 30
+    bottom: int = 44
+
+    def px(self, x: float, axis: Axis) -> float:
+        span = (axis.high - axis.low) or 1.0
+        return self.left + (x - axis.low) / span * (self.width - self.left - self.right)
+
+    def py(self, y: float, axis: Axis) -> float:
+        span = (axis.high - axis.low) or 1.0
+        plot = self.height - self.top - self.bottom
+        return self.top + plot - (y - axis.low) / span * plot
+
+
+def _e(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> tuple[tuple[float, str], ...]:
+    """Round tick positions covering [low, high]."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return ((low, f"{low:g}"),)
+    raw = (high - low) / max(count, 1)
+    step = 10 ** math.floor(math.log10(raw))
+    step *= next(m for m in (1, 2, 2.5, 5, 10) if step * m >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    digits = next(d for d in range(8) if abs(round(step, d) - step) < step * 1e-6)
+    count = int(math.floor((high - first) / step + 1e-9)) + 1
+    values = [round(first + i * step, digits + 2) for i in range(count)]
+    return tuple((v, f"{v:.{digits}f}") for v in values)
+
+
+def _axes_svg(frame: _Frame, x: Axis, y: Axis) -> list[str]:
+    bottom, right = frame.height - frame.bottom, frame.width - frame.right
+    parts = [f'<rect class="plot" x="{frame.left}" y="{frame.top}" '
+             f'width="{right - frame.left}" height="{bottom - frame.top}"/>']
+    for value, text in x.ticks:
+        px = frame.px(value, x)
+        parts.append(f'<line class="grid" x1="{px:.1f}" y1="{frame.top}" x2="{px:.1f}" '
+                     f'y2="{bottom}"/><text class="tick" x="{px:.1f}" y="{bottom + 16}" '
+                     f'text-anchor="middle">{_e(text)}</text>')
+    for value, text in y.ticks:
+        py = frame.py(value, y)
+        parts.append(f'<line class="grid" x1="{frame.left}" y1="{py:.1f}" x2="{right}" '
+                     f'y2="{py:.1f}"/><text class="tick" x="{frame.left - 6}" y="{py + 4:.1f}" '
+                     f'text-anchor="end">{_e(text)}</text>')
+    parts.append(f'<text class="label" x="{(frame.left + right) / 2:.1f}" '
+                 f'y="{frame.height - 6}" text-anchor="middle">{_e(x.label)}</text>')
+    parts.append(f'<text class="label" transform="translate(14 {(frame.top + bottom) / 2:.1f}) '
+                 f'rotate(-90)" text-anchor="middle">{_e(y.label)}</text>')
+    return parts
+
+
+def _staircase(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for x, y in points:
+        if out:
+            out.append((x, out[-1][1]))
+        out.append((x, y))
+    return out
+
+
+def _series_svg(frame: _Frame, x: Axis, y: Axis, series: Series) -> str:
+    points = _staircase(series.points) if series.step else list(series.points)
+    path = " ".join(f"{frame.px(a, x):.1f},{frame.py(b, y):.1f}" for a, b in points)
+    title = f"<title>{_e(series.label)}</title>"
+    parts = [f'<g class="series"><polyline fill="none" stroke="{series.color}" '
+             f'stroke-width="2" points="{path}">{title}</polyline>']
+    if series.markers:
+        for i, (a, b) in enumerate(series.points):
+            tip = series.tooltips[i] if i < len(series.tooltips) else series.label
+            parts.append(f'<circle cx="{frame.px(a, x):.1f}" cy="{frame.py(b, y):.1f}" r="4" '
+                         f'fill="{series.color}"><title>{_e(tip)}</title></circle>')
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def _legend_svg(frame: _Frame, series: Sequence[Series]) -> list[str]:
+    shown = [s for s in series if s.legend]
+    parts = []
+    for i, s in enumerate(shown):
+        col, row = i % 4, i // 4
+        lx = frame.left + col * (frame.width - frame.left) / 4
+        ly = frame.height + 14 + row * 16
+        parts.append(f'<rect x="{lx:.1f}" y="{ly - 9}" width="10" height="10" '
+                     f'fill="{s.color}"/><text class="legend" x="{lx + 14:.1f}" y="{ly}">'
+                     f"{_e(s.label[:28])}</text>")
+    return parts
+
+
+def plot(
+    series: Sequence[Series], x: Axis, y: Axis, *, title: str, width: int = 560,
+    height: int = 340, diagonal: bool = False, legend: bool = False,
+) -> str:
+    """A complete <svg> element: axes, grid, optional y = x diagonal, series, legend."""
+    frame = _Frame(width, height)
+    rows = math.ceil(sum(1 for s in series if s.legend) / 4) if legend else 0
+    total = height + (rows * 16 + 8 if rows else 0)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+             f'viewBox="0 0 {width} {total}" width="{width}" height="{total}" '
+             f'aria-label="{_e(title)}"><title>{_e(title)}</title>',
+             f'<text class="title" x="{frame.left}" y="18">{_e(title)}</text>']
+    parts += _axes_svg(frame, x, y)
+    if diagonal:
+        parts.append(f'<line class="diagonal" x1="{frame.px(x.low, x):.1f}" '
+                     f'y1="{frame.py(y.low, y):.1f}" x2="{frame.px(x.high, x):.1f}" '
+                     f'y2="{frame.py(y.high, y):.1f}"/>')
+    parts += [_series_svg(frame, x, y, s) for s in series]
+    if legend:
+        parts += _legend_svg(frame, series)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+UNIT = tuple((v / 5, f"{v / 5:.1f}") for v in range(6))
+
+
+def roc_svg(curve: RocCurve, *, label: str) -> str:
+    series = Series(label=label, points=curve.points, color=PALETTE[0], markers=True,
+                    tooltips=tuple(f"FPR {a:.3f}, TPR {b:.3f}" for a, b in curve.points))
+    return plot([series], Axis("False positive rate", 0, 1, UNIT),
+                Axis("True positive rate", 0, 1, UNIT),
+                title=f"ROC curve ({curve.n_groups} groups of cases)", diagonal=True)
+
+
+def calibration_svg(bins: Sequence[CalibrationBin], *, label: str) -> str:
+    shown = [b for b in bins if not b.suppressed]
+    points = tuple((b.mean_predicted or 0.0, b.observed or 0.0) for b in shown)
+    tips = tuple(
+        f"[{b.low:.1f}, {b.high:.1f}): {b.n} cases, mean predicted {b.mean_predicted:.3f}, "
+        f"observed {b.observed:.3f}" for b in shown
+    )
+    series = Series(label=label, points=points, color=PALETTE[1], markers=True, tooltips=tips)
+    return plot([series], Axis("Mean predicted probability", 0, 1, UNIT),
+                Axis("Observed frequency", 0, 1, UNIT),
+                title="Calibration (reliability)", diagonal=True)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@dataclass(frozen=True)
+class TeamLine:
+    """One team's best score over time: (time, value) steps, oldest first."""
+
+    team: str
+    points: tuple[tuple[datetime, float], ...]
+    highlight: bool
+
+
+def _time_ticks(low: float, high: float) -> tuple[tuple[float, str], ...]:
+    fmt = "%Y-%m-%d" if high - low > 2 * 86400 else "%m-%d %H:%M"
+    times = np.linspace(low, high, 4).tolist()
+    return tuple((t, datetime.fromtimestamp(t, tz=UTC).strftime(fmt)) for t in times)
+
+
+def _value_axis(values: Sequence[float], label: str) -> Axis:
+    low, high = min(values), max(values)
+    pad = max((high - low) * 0.08, 0.005)
+    low, high = low - pad, high + pad
+    return Axis(label, low, high, nice_ticks(low, high))
+
+
+def progress_svg(lines: Sequence[TeamLine], *, metric: str, until: datetime) -> str:
+    """Each team's best score over time, drawn as staircases up to `until`; highlighted
+    teams in colour with a legend, the others in grey underneath."""
+    values = [v for line in lines for _, v in line.points]
+    times = [t.timestamp() for line in lines for t, _ in line.points]
+    if not values:
+        return ""
+    end = max(max(times), until.timestamp())
+    start = min(times)
+    x = Axis("Time (UTC)", start, end if end > start else start + 3600,
+             _time_ticks(start, end if end > start else start + 3600))
+    series, colour = [], 0
+    for line in sorted(lines, key=lambda item: item.highlight):
+        pts = tuple((t.timestamp(), v) for t, v in line.points) + ((end, line.points[-1][1]),)
+        color = OTHER
+        if line.highlight:
+            color, colour = PALETTE[colour % len(PALETTE)], colour + 1
+        series.append(Series(line.team, pts, color, step=True, legend=line.highlight))
+    return plot(series, x, _value_axis(values, metric), title=f"Best {metric} over time",
+                width=720, height=360, legend=True)

@@ -1,0 +1,445 @@
+"""Recomputing a phase's leaderboards from stored per-case scores into cached snapshots.
+
+Boards: with a `split` column in the hidden labels there are two, "public" (the public cases)
+and "private" (the private cases); without one, a single "public" board over all cases.
+Both are always computed; who may see which is decided when reading (leaderboards.selectors).
+
+Entries: by default each team's best succeeded submission; where the phase has a selection
+limit N, each of the team's selected submissions (its latest N when it selected none). The
+choice is made on the public part (or on all cases without a split) for *both* boards, so
+private scores never steer which entry is shown. Baselines (organiser submissions marked as
+such, or anything an organisers' team submits) are labelled rows that take no rank.
+
+Statistics come from stats.ranking (paired bootstrap with the phase's B and a seed fixed per
+phase, DREAM Bayes factor against the leader; identical entries have K = 0 and are tied).
+
+Subgroups: the primary metric per subgroup value, on the board's cases only. Cells with fewer
+than HELDOUT_SUBGROUP_MIN_CASES cases or HELDOUT_SUBGROUP_MIN_POSITIVES positives are
+suppressed in the payload itself (no score, no counts), so no page, API or export built on
+the payload can leak them. The fairness gap is the largest minus the smallest non-suppressed
+subgroup score of a column; the board shows the widest column.
+
+The bootstrap runs here, in a task; pages only read the snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from challenges.models import Phase
+from core.services import audit_record
+from leaderboards.models import LeaderboardSnapshot
+from scoring.arrays import from_bytes
+from scoring.labels import LabelTable, load_labels
+from scoring.models import Result
+from stats.metrics import get_metric
+from stats.ranking import Board, EntryScores, RankedEntry, rank_entries
+from submissions.models import Submission
+
+PAYLOAD_VERSION = 2
+TIE_THRESHOLD = 3.0
+Payload = dict[str, Any]
+Arrays = tuple[npt.NDArray[np.float64], npt.NDArray[np.int8] | None]
+
+
+@dataclass(frozen=True)
+class SmallCellRule:
+    """Subgroup cells below either count are suppressed."""
+
+    min_cases: int
+    min_positives: int
+
+    def allows(self, n: int, n_positive: int) -> bool:
+        return n >= self.min_cases and n_positive >= self.min_positives
+
+
+def small_cell_rule() -> SmallCellRule:
+    return SmallCellRule(
+        settings.HELDOUT_SUBGROUP_MIN_CASES, settings.HELDOUT_SUBGROUP_MIN_POSITIVES
+    )
+
+
+@dataclass(frozen=True)
+class BoardPart:
+    """A board and the cases it is computed on ("public", "private" or "all")."""
+
+    board: str
+    part: str
+
+
+def board_parts(has_split: bool) -> tuple[BoardPart, ...]:
+    if has_split:
+        return (BoardPart("public", "public"), BoardPart("private", "private"))
+    return (BoardPart("public", "all"),)
+
+
+def part_mask(table: LabelTable, part: str) -> npt.NDArray[np.bool_]:
+    if part == "all" or table.split is None:
+        return np.ones(len(table.ids), dtype=bool)
+    mask: npt.NDArray[np.bool_] = table.split == part
+    return mask
+
+
+def selection_part(has_split: bool) -> str:
+    """Which stored scores choose entries: never the private part."""
+    return "public" if has_split else "all"
+
+
+# --------------------------------------------------------------------------- choosing entries
+
+
+def phase_results(phase: Phase) -> list[Result]:
+    """Scored results of the phase, oldest first, without the per-case arrays."""
+    return list(
+        Result.objects.filter(
+            submission__phase=phase, submission__status=Submission.Status.SUCCEEDED,
+            evaluation_set_id=phase.evaluation_set_id,
+        )
+        .select_related("submission__team")
+        .defer("case_scores", "case_labels", "subgroups")
+        .order_by("submission__created_at", "submission_id")
+    )
+
+
+def is_baseline(result: Result) -> bool:
+    return bool(result.submission.is_baseline or result.submission.team.is_organiser_team)
+
+
+def selection_score(result: Result, part: str, primary: str) -> float:
+    """The score entries are chosen by, oriented so that larger is better."""
+    value = (result.metrics.get(part) or {}).get(primary)
+    if value is None or not math.isfinite(value):
+        return -math.inf
+    return float(value) if get_metric(primary).higher_is_better else -float(value)
+
+
+def _team_entries(phase: Phase, results: list[Result], part: str) -> list[Result]:
+    if phase.selection_limit:
+        selected = [r for r in results if r.submission.selected]
+        return (selected or results)[-phase.selection_limit :]
+    # max() keeps the first of equals: the earliest of equally good submissions.
+    return [max(results, key=lambda r: selection_score(r, part, phase.primary_metric))]
+
+
+def choose_entries(phase: Phase, results: Iterable[Result], *, part: str) -> list[Result]:
+    """Ranked entries per team (see module doc) followed by every baseline."""
+    by_team: dict[int, list[Result]] = defaultdict(list)
+    baselines = []
+    for result in results:
+        if is_baseline(result):
+            baselines.append(result)
+        else:
+            by_team[result.submission.team_id].append(result)
+    chosen = [e for team in by_team.values() for e in _team_entries(phase, team, part)]
+    return chosen + baselines
+
+
+def load_arrays(results: Sequence[Result]) -> dict[int, Arrays]:
+    """Per-case scores and hard labels of the given results, in one query."""
+    rows = Result.objects.filter(pk__in=[r.pk for r in results]).values_list(
+        "pk", "case_scores", "case_labels"
+    )
+    return {
+        pk: (from_bytes(scores), None if labels is None else from_bytes(labels))
+        for pk, scores, labels in rows
+    }
+
+
+# --------------------------------------------------------------------------- subgroups
+
+
+@dataclass(frozen=True)
+class _Cell:
+    column: str
+    value: str
+    mask: npt.NDArray[np.bool_]
+    n: int
+    n_positive: int
+    allowed: bool
+
+
+def subgroup_cells(
+    table: LabelTable, mask: npt.NDArray[np.bool_], rule: SmallCellRule
+) -> list[_Cell]:
+    """Every (column, value) among the board's cases, with its mask over those cases."""
+    y = table.y[mask]
+    cells = []
+    for column, values in table.subgroups.items():
+        part = values[mask]
+        for value in sorted(set(part.tolist())):
+            inside = part == value
+            n, n_pos = int(inside.sum()), int(y[inside].sum())
+            cells.append(_Cell(column, str(value), inside, n, n_pos, rule.allows(n, n_pos)))
+    return cells
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def entry_subgroups(
+    cells: Sequence[_Cell], y: npt.NDArray[np.int8], scores: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int8] | None, primary: str,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """{column: {value: {"n", "n_positive", "score"} | {"suppressed": True}}}."""
+    metric = get_metric(primary)
+    out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for cell in cells:
+        if not cell.allowed:
+            out[cell.column][cell.value] = {"suppressed": True}
+            continue
+        lab = None if labels is None else labels[cell.mask]
+        score = metric(y[cell.mask], scores[cell.mask], lab)
+        out[cell.column][cell.value] = {
+            "n": cell.n, "n_positive": cell.n_positive, "score": _finite(score),
+        }
+    return dict(out)
+
+
+def fairness_gaps(subgroups: dict[str, dict[str, dict[str, Any]]]) -> dict[str, float | None]:
+    """Per column: largest minus smallest non-suppressed score (None with fewer than two)."""
+    gaps: dict[str, float | None] = {}
+    for column, cells in subgroups.items():
+        scores = [c["score"] for c in cells.values() if c.get("score") is not None]
+        gaps[column] = max(scores) - min(scores) if len(scores) >= 2 else None
+    return gaps
+
+
+def widest_gap(gaps: dict[str, float | None]) -> dict[str, Any] | None:
+    known = [(gap, column) for column, gap in gaps.items() if gap is not None]
+    if not known:
+        return None
+    gap, column = max(known)
+    return {"column": column, "gap": gap}
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def team_timelines(
+    results: Sequence[Result], *, part: str, choose_by: str, primary: str
+) -> list[dict[str, Any]]:
+    """Each team's best score over time on `part`: the part's score of the submission that
+    was the team's entry (best by `choose_by`) at each moment, one point per change."""
+    lines: dict[int, dict[str, Any]] = {}
+    best: dict[int, float] = {}
+    for result in results:
+        if is_baseline(result):
+            continue
+        team_id = result.submission.team_id
+        score = selection_score(result, choose_by, primary)
+        if team_id in best and score <= best[team_id]:
+            continue
+        best[team_id] = score
+        value = _finite((result.metrics.get(part) or {}).get(primary))
+        line = lines.setdefault(team_id, {"team_id": team_id, "team": result.submission.team.name,
+                                          "points": []})
+        if value is not None and (not line["points"] or line["points"][-1][1] != value):
+            line["points"].append([result.submission.created_at.isoformat(), value])
+    return [line for line in lines.values() if line["points"]]
+
+
+def released_timelines(
+    results: Sequence[Result], *, part: str, primary: str
+) -> list[dict[str, Any]]:
+    """Each team's shown (released) primary score over time: a point whenever it changed."""
+    lines: dict[int, dict[str, Any]] = {}
+    for result in results:
+        value = ((result.released or {}).get(part) or {}).get(primary)
+        if is_baseline(result) or value is None:
+            continue
+        team_id = result.submission.team_id
+        line = lines.setdefault(team_id, {"team_id": team_id, "team": result.submission.team.name,
+                                          "points": []})
+        if not line["points"] or line["points"][-1][1] != value:
+            line["points"].append([result.submission.created_at.isoformat(), value])
+    return list(lines.values())
+
+
+# --------------------------------------------------------------------------- the payload
+
+
+@dataclass(frozen=True)
+class _TeamStats:
+    entries: dict[int, int]
+    last: dict[int, datetime]
+
+
+def _team_stats(results: Sequence[Result]) -> _TeamStats:
+    entries: dict[int, int] = defaultdict(int)
+    last: dict[int, datetime] = {}
+    for result in results:
+        team_id = result.submission.team_id
+        entries[team_id] += 1
+        last[team_id] = max(last.get(team_id, result.submission.created_at),
+                            result.submission.created_at)
+    return _TeamStats(dict(entries), last)
+
+
+def _bayes_json(value: float | None) -> float | str | None:
+    if value is None or math.isnan(value):
+        return None
+    return "inf" if math.isinf(value) else value
+
+
+def _label(result: Result, phase: Phase) -> str:
+    submission = result.submission
+    if is_baseline(result) or phase.selection_limit:
+        return f"{submission.team.name} #{submission.number}"
+    return str(submission.team.name)
+
+
+def _entry_json(
+    entry: RankedEntry, result: Result, stats: _TeamStats, subgroups: dict[str, Any], part: str,
+) -> Payload:
+    submission = result.submission
+    baseline = entry.is_baseline
+    gaps = fairness_gaps(subgroups)
+    last = submission.created_at if baseline else stats.last[submission.team_id]
+    return {
+        "key": entry.key, "team": entry.team, "team_id": submission.team_id,
+        "submission": submission.number, "rank": entry.rank, "is_baseline": baseline,
+        "metrics": {k: _finite(v) for k, v in entry.metrics.items()},
+        "intervals": {k: [_finite(i.low), _finite(i.high)] for k, i in entry.intervals.items()},
+        "bayes_factor": _bayes_json(entry.bayes_factor),
+        "tied_with_leader": entry.tied_with_leader,
+        "entries": 1 if baseline else stats.entries[submission.team_id],
+        "submitted_at": submission.created_at.isoformat(),
+        "last_submission_at": last.isoformat(),
+        "subgroups": subgroups, "fairness_gaps": gaps, "fairness_gap": widest_gap(gaps),
+        # what the team is shown while the phase runs (score release policy); None: exact
+        "released": (result.released or {}).get(part),
+    }
+
+
+@dataclass(frozen=True)
+class _Context:
+    phase: Phase
+    table: LabelTable
+    results: list[Result]
+    chosen: list[Result]
+    arrays: dict[int, Arrays]
+    rule: SmallCellRule
+    as_of: datetime
+
+
+def _rank(ctx: _Context, mask: npt.NDArray[np.bool_]) -> Board:
+    phase = ctx.phase
+    entries = []
+    for result in ctx.chosen:
+        scores, labels = ctx.arrays[result.pk]
+        entries.append(EntryScores(
+            key=str(result.submission.uid), team=_label(result, phase), scores=scores[mask],
+            labels=None if labels is None else labels[mask].astype(np.bool_),
+            is_baseline=is_baseline(result),
+        ))
+    return rank_entries(
+        entries, ctx.table.y[mask].astype(np.int64), primary=phase.primary_metric,
+        secondary=phase.secondary_metrics, n_resamples=phase.bootstrap_resamples,
+        seed=phase.pk, tie_threshold=TIE_THRESHOLD,
+    )
+
+
+def _header(ctx: _Context, spec: BoardPart, n_cases: int) -> Payload:
+    phase = ctx.phase
+    names = list(dict.fromkeys([phase.primary_metric, *phase.secondary_metrics]))
+    return {
+        "version": PAYLOAD_VERSION, "board": spec.board, "part": spec.part,
+        "primary": phase.primary_metric, "secondary": list(phase.secondary_metrics),
+        "higher_is_better": {n: get_metric(n).higher_is_better for n in names},
+        "selection": f"selected:{phase.selection_limit}" if phase.selection_limit else "best",
+        "n_cases": n_cases, "n_resamples": phase.bootstrap_resamples, "seed": phase.pk,
+        "tie_threshold": TIE_THRESHOLD,
+        "subgroup_rule": {"min_cases": ctx.rule.min_cases,
+                          "min_positives": ctx.rule.min_positives},
+        "as_of": ctx.as_of.isoformat(), "final": phase.has_closed(ctx.as_of),
+    }
+
+
+def compute_board(ctx: _Context, spec: BoardPart) -> Payload:
+    mask = part_mask(ctx.table, spec.part)
+    payload = _header(ctx, spec, int(mask.sum()))
+    cells = subgroup_cells(ctx.table, mask, ctx.rule)
+    payload["subgroup_cells"] = [[c.column, c.value] for c in cells]
+    payload["timeline"] = team_timelines(
+        ctx.results, part=spec.part, choose_by=selection_part(ctx.table.split is not None),
+        primary=ctx.phase.primary_metric,
+    )
+    payload["released_timeline"] = released_timelines(
+        ctx.results, part=spec.part, primary=ctx.phase.primary_metric)
+    payload["entries"] = []
+    if not ctx.chosen or not mask.any():
+        return payload
+    board = _rank(ctx, mask)
+    by_key = {str(r.submission.uid): r for r in ctx.chosen}
+    stats = _team_stats(ctx.results)
+    y = ctx.table.y[mask]
+    for entry in board.entries:
+        result = by_key[entry.key]
+        scores, labels = ctx.arrays[result.pk]
+        subgroups = entry_subgroups(cells, y, scores[mask],
+                                    None if labels is None else labels[mask],
+                                    ctx.phase.primary_metric)
+        payload["entries"].append(
+            _entry_json(entry, result, stats, subgroups, spec.part)
+        )
+    return payload
+
+
+def payload_as_of(payload: Payload | None) -> datetime | None:
+    raw = (payload or {}).get("as_of")
+    return datetime.fromisoformat(raw) if raw else None
+
+
+def _audit_final(phase: Phase, payload: Payload) -> None:
+    """The first board computed after the close is the published final board."""
+    audit_record(verb="board.published", challenge=phase.challenge, target=f"phase:{phase.pk}",
+                 data={"board": payload["board"], "entries": len(payload["entries"]),
+                       "as_of": payload["as_of"]})
+
+
+def _store(phase: Phase, boards: dict[str, Payload], as_of: datetime) -> bool:
+    """Write the boards unless a computation that read newer data already landed."""
+    with transaction.atomic():
+        snapshots = [
+            LeaderboardSnapshot.objects.select_for_update().get_or_create(
+                phase=phase, board=name, defaults={"payload": {}})[0]
+            for name in boards
+        ]
+        if any((payload_as_of(s.payload) or as_of) > as_of for s in snapshots):
+            return False
+        for snapshot in snapshots:
+            if boards[snapshot.board].get("final") and not snapshot.payload.get("final"):
+                _audit_final(phase, boards[snapshot.board])
+            snapshot.payload = boards[snapshot.board]
+            snapshot.save(update_fields=["payload", "computed_at"])
+        LeaderboardSnapshot.objects.filter(phase=phase).exclude(board__in=boards).delete()
+    return True
+
+
+def recompute(*, phase_pk: int) -> bool:
+    """Compute and store the phase's boards. Returns False when nothing was stored (phase
+    gone, no evaluation set, or a newer computation landed meanwhile)."""
+    phase = Phase.objects.select_related("evaluation_set").filter(pk=phase_pk).first()
+    if phase is None or phase.evaluation_set is None:
+        return False
+    # Read the clock before the results: everything committed before `as_of` is included.
+    as_of = timezone.now()
+    table = load_labels(phase.evaluation_set)
+    results = phase_results(phase)
+    has_split = table.split is not None
+    chosen = choose_entries(phase, results, part=selection_part(has_split))
+    ctx = _Context(phase, table, results, chosen, load_arrays(chosen), small_cell_rule(), as_of)
+    boards = {spec.board: compute_board(ctx, spec) for spec in board_parts(has_split)}
+    return _store(phase, boards, as_of)

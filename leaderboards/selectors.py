@@ -1,0 +1,234 @@
+"""Reads for leaderboards: cached snapshots, filtered by who may see what.
+
+Who sees a board is decided by challenges.visibility (`PhaseRights.board`); pages, API and
+exports all ask it through `leaderboard_for`.
+
+Nothing here runs a bootstrap: boards are read from `LeaderboardSnapshot`, whose payload is
+already stripped of suppressed subgroup cells. The only per-case work is an entry's ROC and
+calibration curves, drawn from one stored result on a visible board.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.db.models import QuerySet
+
+from challenges.models import Phase
+from challenges.visibility import PhaseRights
+from core.storage import private_path
+from leaderboards import charts
+from leaderboards.compute import part_mask, payload_as_of, small_cell_rule
+from leaderboards.models import LeaderboardSnapshot
+from leaderboards.release import released_payload
+from scoring.arrays import from_bytes
+from scoring.labels import LabelTable, read_labels
+from scoring.models import Result
+
+BOARDS = tuple(LeaderboardSnapshot.Board.values)
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _stamp(iso: str) -> str:
+    return f"{iso[:10]} {iso[11:16]}"
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One table row, formatted once in Python: the board template only prints fields (a
+    200-row board rendered through template filters cost several times more)."""
+
+    key: str
+    team: str
+    team_id: int
+    is_baseline: bool
+    rank: int | None
+    primary: str
+    interval: str
+    secondary: tuple[tuple[str, str, str], ...]  # (metric, value, interval)
+    tied: bool
+    bayes_factor: str
+    is_leader: bool
+    gap: str
+    gap_column: str
+    entries: int
+    last_submission: str
+
+
+def _interval(entry: dict[str, Any], name: str) -> str:
+    low, high = entry["intervals"].get(name) or (None, None)
+    return f"[{_num(low)}, {_num(high)}]"
+
+
+def _k(value: float | str | None) -> str:
+    if value is None:
+        return ""
+    return "∞" if value == "inf" else f"{float(value):.2f}"
+
+
+def board_row(payload: dict[str, Any], entry: dict[str, Any]) -> BoardRow:
+    primary = payload["primary"]
+    gap = entry.get("fairness_gap") or {}
+    return BoardRow(
+        key=entry["key"], team=entry["team"], team_id=entry["team_id"],
+        is_baseline=entry["is_baseline"], rank=entry["rank"],
+        primary=_num(entry["metrics"].get(primary)), interval=_interval(entry, primary),
+        secondary=tuple((n, _num(entry["metrics"].get(n)), _interval(entry, n))
+                        for n in payload["secondary"]),
+        tied=entry["tied_with_leader"], bayes_factor=_k(entry["bayes_factor"]),
+        is_leader=entry["rank"] == 1 and entry["bayes_factor"] is None
+        and not entry["is_baseline"],
+        gap=_num(gap.get("gap")) if gap else "–", gap_column=gap.get("column", ""),
+        entries=entry["entries"], last_submission=_stamp(entry["last_submission_at"]),
+    )
+
+
+@dataclass(frozen=True)
+class BoardView:
+    """What one user may see of one board. `payload` is None when hidden or not computed."""
+
+    visible: bool
+    reason: str
+    payload: dict[str, Any] | None
+    board: str = "public"
+    computed_at: datetime | None = None
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        return list((self.payload or {}).get("entries") or [])
+
+    @functools.cached_property
+    def rows(self) -> list[BoardRow]:
+        return [board_row(self.payload, e) for e in self.entries] if self.payload else []
+
+    @property
+    def final(self) -> bool:
+        """The board was computed after the phase closed (pollers may stop)."""
+        return bool((self.payload or {}).get("final"))
+
+
+def _missing_reason(phase: Phase, board: str) -> str:
+    evaluation = phase.evaluation_set
+    if board == LeaderboardSnapshot.Board.PRIVATE and evaluation and not evaluation.has_split:
+        return "This phase has a single leaderboard over all held-out cases."
+    return "No scored submissions yet."
+
+
+def leaderboard_for(*, rights: PhaseRights, board: str) -> BoardView:
+    """The board `board` as the holder of `rights` may see it."""
+    phase = rights.phase
+    visible, reason = rights.board(board)
+    if not visible:
+        return BoardView(False, reason, None, board)
+    snapshot = LeaderboardSnapshot.objects.filter(phase=phase, board=board).first()
+    if snapshot is None:
+        return BoardView(True, _missing_reason(phase, board), None, board)
+    reason = "" if snapshot.payload.get("entries") else "No scored submissions yet."
+    payload = snapshot.payload
+    if rights.releases_scores and board == LeaderboardSnapshot.Board.PUBLIC:
+        payload = released_payload(payload, phase.release_policy())
+    return BoardView(True, reason, payload, board, snapshot.computed_at)
+
+
+def board_entry(view: BoardView, key: str) -> dict[str, Any] | None:
+    """The entry `key` of a visible board, or None (hidden board, or not an entry)."""
+    if not view.visible:
+        return None
+    return next((e for e in view.entries if e["key"] == key), None)
+
+
+# --------------------------------------------------------------------------- recomputation
+
+
+def snapshot_as_of(*, phase_pk: int) -> datetime | None:
+    """When the data of the phase's oldest board were read; None if a board is missing."""
+    payloads = list(
+        LeaderboardSnapshot.objects.filter(phase_id=phase_pk).values_list("payload", flat=True)
+    )
+    times = [payload_as_of(p) for p in payloads]
+    if not times or any(t is None for t in times):
+        return None
+    return min(t for t in times if t is not None)
+
+
+def phases_due_at_close(*, now: datetime) -> QuerySet[Phase]:
+    """Closed phases whose boards were last computed from data read before the close."""
+    final = LeaderboardSnapshot.objects.filter(payload__final=True).values("phase_id")
+    return Phase.objects.filter(closes_at__lte=now, evaluation_set__isnull=False).exclude(
+        pk__in=final
+    )
+
+
+# --------------------------------------------------------------------------- entry curves
+
+
+@dataclass(frozen=True)
+class EntryCurves:
+    roc: charts.RocCurve | None
+    calibration: list[charts.CalibrationBin]
+
+
+@functools.lru_cache(maxsize=4)
+def _labels(path: str, mtime_ns: int, size: int) -> LabelTable:
+    # Keyed on the file's identity so a re-import (new file) is never served stale.
+    return read_labels(Path(path))
+
+
+def _label_table(phase: Phase) -> LabelTable:
+    assert phase.evaluation_set is not None
+    path = private_path(phase.evaluation_set.labels_file)
+    stat = path.stat()
+    return _labels(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def entry_curves(*, phase: Phase, view: BoardView, key: str) -> EntryCurves | None:
+    """Coarsened ROC and calibration of an entry on its board's cases (visible boards only)."""
+    if board_entry(view, key) is None or phase.evaluation_set is None or view.payload is None:
+        return None
+    result = Result.objects.filter(
+        submission__uid=key, submission__phase=phase, evaluation_set=phase.evaluation_set
+    ).only("case_scores").first()
+    if result is None:
+        return None
+    table = _label_table(phase)
+    mask = part_mask(table, view.payload["part"])
+    y, scores = table.y[mask], from_bytes(result.case_scores)[mask]
+    rule = small_cell_rule()
+    limits = {"min_cases": rule.min_cases, "min_positives": rule.min_positives}
+    return EntryCurves(roc=charts.roc_curve(y, scores, **limits),
+                       calibration=charts.calibration_bins(y, scores, **limits))
+
+
+# --------------------------------------------------------------------------- progress
+
+
+HIGHLIGHTED_TEAMS = 10
+
+
+def progress_lines(view: BoardView, *, team_id: int | None = None) -> list[charts.TeamLine]:
+    """Each team's best score over time, in board order; the top teams and the viewer's own
+    team are highlighted."""
+    if not view.visible or not view.payload:
+        return []
+    order: dict[int, int] = {}
+    for entry in view.entries:
+        if not entry["is_baseline"]:
+            order.setdefault(entry["team_id"], len(order))
+    lines = sorted(view.payload.get("timeline") or [],
+                   key=lambda line: order.get(line["team_id"], len(order)))
+    return [
+        charts.TeamLine(
+            team=line["team"],
+            points=tuple((datetime.fromisoformat(t), v) for t, v in line["points"]),
+            highlight=order.get(line["team_id"], HIGHLIGHTED_TEAMS) < HIGHLIGHTED_TEAMS
+            or line["team_id"] == team_id,
+        )
+        for line in lines
+    ]
