@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heldout
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_CACHE_URL ?= redis://127.0.0.1:6379/14
 
 .PHONY: demo test install system runtime-image lint bench clean
 
@@ -28,17 +29,17 @@ demo: install system runtime-image
 test: install system runtime-image
 	HELDOUT_WITH_BROWSER=1 scripts/system_deps.sh
 	scripts/start_services.sh
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) HELDOUT_CACHE_URL=$(TEST_CACHE_URL) \
+		$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
 bench: install system runtime-image
-	$(PY) bench/bench_metrics.py
-	$(PY) bench/bench_bootstrap.py
-	DJANGO_DEBUG=1 $(PY) bench/bench_scoring.py
-	DJANGO_DEBUG=1 $(PY) bench/bench_upload_memory.py
+	scripts/start_services.sh
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/heldout_bench REDIS_URL=redis://127.0.0.1:6379/3 \
+		HELDOUT_CACHE_URL=redis://127.0.0.1:6379/2 $(PY) bench/run_all.py
 
 clean:
 	rm -rf var test-artifacts

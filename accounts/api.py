@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +22,8 @@ class AuthTokenView(APIView):
     # over CSRF when it posts credentials, and DELETE needs to know which token to revoke.
     authentication_classes = [TokenAuthentication]
     throttle_classes = [LoginThrottle]
+    # JSON or a plain form post (`curl -d username=... -d password=...`).
+    parser_classes = [JSONParser, FormParser]
 
     def get_permissions(self):  # type: ignore[no-untyped-def]
         return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]

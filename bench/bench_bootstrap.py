@@ -146,6 +146,10 @@ def main() -> None:
         loop = sklearn_loop(y, entries, metrics, size) * full
         label = " + ".join(metrics)
         print(f"{label:<22} {ours:>8.2f} {peak:>9.0f} {loop:>15.1f} {loop / ours:>7.0f}x")
+        print(f"FIGURE\tbootstrap {size.entries} x {size.cases:,} x {size.resamples:,}, {label}"
+              f"\t{ours:.3f}\ts\t{'<= 5 s' if metrics == ['auroc'] else ''}", flush=True)
+        print(f"FIGURE\t  against a plain scikit-learn loop, {label}\t{loop / ours:.1f}\tx faster"
+              "\t>= 50x", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
     .venv/bin/python bench/bench_leaderboard.py [--teams 200] [--per-team 50] [--cases 3000]
                                                 [--repeat 5]
 
-Measured, in a temporary SQLite database (like bench_scoring.py):
+Measured, in a temporary SQLite database:
 
-1. The recompute task body (`scoring.services.leaderboard_refresh`): read every result's
+1. The recompute task body (`leaderboards.services.leaderboard_refresh`): read every result's
    stored metrics, choose each team's entry by public score, load the chosen per-case scores,
    run the paired bootstrap (the phase's B = 1,000 resamples) on the public and the private
    cases, subgroup scores, progress lines, and write both snapshots. Timed once cold, once
@@ -59,10 +59,10 @@ from challenges.bundles import import_challenge  # noqa: E402
 from challenges.models import Membership, Phase, Team  # noqa: E402
 from demo.bundles import build_readmission_bundle, default_data_dir  # noqa: E402
 from leaderboards.models import LeaderboardSnapshot  # noqa: E402
+from leaderboards.services import leaderboard_refresh  # noqa: E402
 from scoring.arrays import to_bytes  # noqa: E402
 from scoring.labels import load_labels  # noqa: E402
 from scoring.models import Result  # noqa: E402
-from scoring.services import leaderboard_refresh  # noqa: E402
 from stats.metrics import auroc  # noqa: E402
 from submissions.models import Submission  # noqa: E402
 

@@ -342,6 +342,8 @@ def report(rows: list[Measure], *, rss_source: str) -> None:
     worst = max(r.peak - r.baseline for r in rows[:2]) / MB
     verdict = "meets" if worst < 100 else "MISSES"
     print(f"Chunked upload growth {worst:.1f} MB: {verdict} the target of < 100 MB.")
+    print(f"FIGURE\tweb process growth during a chunked upload\t{worst:.1f}\tMB\t< 100 MB",
+          flush=True)
 
 
 if __name__ == "__main__":

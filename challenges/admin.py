@@ -1,9 +1,18 @@
 from __future__ import annotations
 
-from django import forms
-from django.contrib import admin
+import tempfile
+from functools import partial
+from pathlib import Path
+from typing import Any
 
-from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.urls import path
+
+from challenges import admin_views, lifecycle, selectors
+from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline, organised
+from challenges.exceptions import BundleError
 from challenges.models import (
     METRIC_CHOICES,
     Challenge,
@@ -54,6 +63,12 @@ class PhaseInline(OrganiserScopedInline, admin.StackedInline):
                                    ("score_release", "release_decimals", "release_eta")]}),
     ]
 
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self._parent_allows(request, obj)  # organisers add and remove phases
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self._parent_allows(request, obj)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
         if db_field.name in ("evaluation_set", "sanity_set"):
             challenge_id = request.resolver_match.kwargs.get("object_id")
@@ -67,49 +82,242 @@ class PublicFileInline(OrganiserScopedInline, admin.TabularInline):
     readonly_fields = ["name", "path", "sha256", "size"]
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False  # files arrive through import_challenge, with checksums
+        return False  # added with a checksum through the public file admin (upload)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self._parent_allows(request, obj)
+
+
+class ChallengeForm(forms.ModelForm):
+    class Meta:
+        model = Challenge
+        fields = ["slug", "title", "summary", "description", "task", "terms", "visibility",
+                  "max_team_size", "organisers"]
+        help_texts = {"terms": "Data-use terms (Markdown). Editing them bumps the version: "
+                      "everyone accepts the new version before taking part again."}
 
 
 @admin.register(Challenge)
 class ChallengeAdmin(OrganiserScopedAdmin):
     challenge_path = ""
-    list_display = ["title", "slug", "task", "visibility", "max_team_size", "created_at"]
-    list_filter = ["task", "visibility"]
+    form = ChallengeForm
+    change_list_template = "admin/challenges/challenge/change_list.html"
+    change_form_template = "admin/challenges/challenge/change_form.html"
+    list_display = ["title", "slug", "status", "task", "visibility", "created_at"]
+    list_filter = ["status", "task", "visibility"]
     search_fields = ["title", "slug"]
     filter_horizontal = ["organisers"]
-    readonly_fields = ["terms_version"]
+    readonly_fields = ["terms_version", "status", "published_at"]
     inlines = [PhaseInline, PublicFileInline]
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        def view(function):  # type: ignore[no-untyped-def]
+            return self.admin_site.admin_view(partial(function, self))
+
+        return [
+            path("import/", view(admin_views.import_view), name="challenges_challenge_import"),
+            path("<str:object_id>/publish/", view(admin_views.publish_view),
+                 name="challenges_challenge_publish"),
+            path("<str:object_id>/unpublish/", view(admin_views.unpublish_view),
+                 name="challenges_challenge_unpublish"),
+            path("<str:object_id>/dashboard/", view(admin_views.dashboard_view),
+                 name="challenges_challenge_dashboard"),
+            *super().get_urls(),
+        ]
+
+    def has_add_permission(self, request, *args):  # type: ignore[no-untyped-def]
+        return selectors.may_create_challenges(user=request.user)
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         fields = list(super().get_readonly_fields(request, obj))
-        return fields if request.user.is_superuser else [*fields, "slug", "organisers"]
+        if request.user.is_superuser:
+            return fields
+        return [*fields, "organisers"] + (["slug"] if obj is not None else [])
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        challenge = Challenge.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        extra = {**(extra_context or {})}
+        if challenge is not None:
+            extra["publish_problems"] = lifecycle.publish_problems(challenge=challenge)
+        return super().change_view(request, object_id, form_url, extra)
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        # Through the service: edited terms get a new version, and the edit is audited.
+        # Through the service: edited terms get a new version, a new challenge is a draft
+        # organised by its creator, and the edit is audited.
         challenge_save(challenge=obj, actor=request.user, changed=form.changed_data)
 
     def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
         super().save_formset(request, form, formset, change)
+        name = formset.model._meta.model_name
         for inline_form in formset.forms:
             if inline_form.has_changed() and inline_form.instance.pk:
-                audit_record(verb=f"{formset.model._meta.model_name}.edited",
-                             actor=request.user, challenge=form.instance,
-                             target=f"{formset.model._meta.model_name}:{inline_form.instance.pk}",
+                audit_record(verb=f"{name}.edited", actor=request.user, challenge=form.instance,
+                             target=f"{name}:{inline_form.instance.pk}",
                              data={"fields": sorted(inline_form.changed_data)})
+        for obj in formset.deleted_objects:
+            audit_record(verb=f"{name}.deleted", actor=request.user, challenge=form.instance,
+                         data={"name": str(obj)})
+
+
+class EvaluationSetForm(forms.ModelForm):
+    """Files arrive here as uploads (an inputs folder as a zip, a labels CSV) and are checked
+    and stored as import does; paths, checksums and counts are the service's to write."""
+
+    inputs_zip = forms.FileField(required=False, label="Inputs (zip)", help_text=(
+        "A zip of the inputs folder: features.csv (tabular) or manifest.csv with images/, "
+        "each with an id column. Replaces the current inputs."))
+    labels_csv = forms.FileField(required=False, label="Labels (CSV)", help_text=(
+        "id,label (0/1), optional split (public/private) and subgroup columns. Replaces the "
+        "current labels."))
+
+    class Meta:
+        model = EvaluationSet
+        fields = ["challenge", "name", "is_public", "inputs_public"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.instance.pk is None and not (data.get("inputs_zip") and data.get("labels_csv")):
+            raise ValidationError("A new evaluation set needs both its inputs zip and labels.")
+        return data
+
+
+def _stage(upload: Any, folder: Path) -> Path | None:
+    return admin_views.stage_upload(upload, folder) if upload else None
 
 
 @admin.register(EvaluationSet)
 class EvaluationSetAdmin(OrganiserScopedAdmin):
+    form = EvaluationSetForm
     list_display = ["name", "challenge", "is_public", "n_cases", "n_positive", "has_split"]
     list_filter = ["is_public", ("challenge", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "challenge__slug"]
-    readonly_fields = ["inputs_dir", "labels_file", "checksums", "n_cases", "n_positive",
-                       "has_split", "subgroup_columns"]
+    readonly_fields = ["data_card_table", "provenance_table", "inputs_dir", "labels_file",
+                       "n_cases", "n_positive", "has_split", "subgroup_columns", "checksums"]
+    fieldsets = [
+        (None, {"fields": ["challenge", "name", ("is_public", "inputs_public")]}),
+        ("Files", {"fields": ["inputs_zip", "labels_csv"]}),
+        ("Data card", {"fields": ["data_card_table", "provenance_table"]}),
+        ("Stored", {"classes": ["collapse"], "fields": [
+            "inputs_dir", "labels_file", ("n_cases", "n_positive", "has_split"),
+            "subgroup_columns", "checksums"]}),
+    ]
+
+    def has_add_permission(self, request, *args):  # type: ignore[no-untyped-def]
+        return request.user.is_superuser or organised(request).exists()
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "challenge"] if obj is not None else fields
+
+    @admin.display(description="Data card")
+    def data_card_table(self, obj: EvaluationSet) -> str:
+        from django.template.loader import render_to_string
+
+        return render_to_string("admin/challenges/_data_card.html", {"card": obj.data_card})
+
+    @admin.display(description="Provenance")
+    def provenance_table(self, obj: EvaluationSet) -> str:
+        from django.template.loader import render_to_string
+
+        return render_to_string("admin/challenges/_provenance.html",
+                                {"entries": list(reversed(obj.provenance or []))})
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        super().save_model(request, obj, form, change)
-        audit_record(verb="evaluationset.edited", actor=request.user, challenge=obj.challenge,
-                     target=f"evaluationset:{obj.pk}", data={"fields": sorted(form.changed_data)})
+        data = form.cleaned_data
+        with tempfile.TemporaryDirectory(prefix="heldout-set-") as scratch:
+            inputs = _stage(data.get("inputs_zip"), Path(scratch) / "zip")
+            labels = _stage(data.get("labels_csv"), Path(scratch) / "labels")
+            if not change:
+                obj.inputs_dir = obj.labels_file = ""
+            try:
+                _save_set(request, obj, form, inputs, labels)
+            except BundleError as error:
+                raise _Refused(error.problems) from None
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        from django.db import transaction
+        from django.http import HttpResponseRedirect
+
+        try:
+            with transaction.atomic():
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused as refused:
+            for problem in refused.problems:
+                messages.error(request, problem)
+            messages.error(request, "Nothing was changed: the files above were refused.")
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class _Refused(Exception):
+    """Uploaded files failed the import's checks: roll the whole admin save back."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _save_set(request: Any, obj: EvaluationSet, form: Any, inputs: Path | None,
+              labels: Path | None) -> None:
+    created = obj.pk is None
+    if created:
+        obj.save()
+    elif form.changed_data:
+        obj.save()
+        fields = sorted(set(form.changed_data) - {"inputs_zip", "labels_csv"})
+        if fields:
+            audit_record(verb="evaluationset.edited", actor=request.user, challenge=obj.challenge,
+                         target=f"evaluationset:{obj.pk}", data={"fields": fields})
+    if inputs is None and created:
+        return
+    lifecycle.evaluation_set_store(evaluation_set=obj, actor=request.user, inputs_zip=inputs,
+                                   labels=labels)
+    if created:
+        audit_record(verb="evaluationset.created", actor=request.user, challenge=obj.challenge,
+                     target=f"evaluationset:{obj.pk}", data={"name": obj.name})
+
+
+class PublicFileForm(forms.ModelForm):
+    upload = forms.FileField(help_text="The file participants download after accepting the "
+                             "terms. Stored with its sha256; replaces a file of the same name.")
+
+    class Meta:
+        model = PublicFile
+        fields = ["challenge", "name"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+        self.fields["name"].help_text = "Shown and used for download; blank: the file's name."
+
+    def validate_unique(self) -> None:
+        pass  # a file of the same name is replaced, not refused
+
+
+@admin.register(PublicFile)
+class PublicFileAdmin(OrganiserScopedAdmin):
+    form = PublicFileForm
+    list_display = ["name", "challenge", "size", "sha256"]
+    list_filter = [("challenge", admin.RelatedOnlyFieldListFilter)]
+
+    def has_add_permission(self, request, *args):  # type: ignore[no-untyped-def]
+        return request.user.is_superuser or organised(request).exists()
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self._owns(request, obj)
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        upload = form.cleaned_data["upload"]
+        name = form.cleaned_data.get("name") or Path(upload.name).name
+        with tempfile.TemporaryDirectory(prefix="heldout-public-") as scratch:
+            source = admin_views.stage_upload(upload, Path(scratch))
+            stored = lifecycle.public_file_store(challenge=obj.challenge, name=name,
+                                                 source=source, actor=request.user)
+        obj.pk, obj.path, obj.sha256, obj.size = stored.pk, stored.path, stored.sha256, stored.size
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        audit_record(verb="publicfile.deleted", actor=request.user, challenge=obj.challenge,
+                     target=f"publicfile:{obj.pk}", data={"name": obj.name})
+        super().delete_model(request, obj)
 
 
 class MembershipInline(OrganiserScopedInline, admin.TabularInline):

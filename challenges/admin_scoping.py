@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 
 from challenges.models import Challenge
+from challenges.selectors import may_create_challenges
 
 
 def organised(request: HttpRequest) -> QuerySet[Challenge]:
@@ -21,8 +24,10 @@ class OrganiserScopedAdmin(admin.ModelAdmin):
     challenge_path = "challenge"  # lookup from this model to its Challenge
 
     def _is_organiser(self, request: HttpRequest) -> bool:
+        """Staff listed on a challenge, or in the `Organisers` group (who may create one)."""
         user = request.user
-        return bool(user.is_active and user.is_staff and organised(request).exists())
+        return bool(user.is_active and user.is_staff and (
+            organised(request).exists() or may_create_challenges(user=user)))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
@@ -55,6 +60,18 @@ class OrganiserScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_superuser
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        """An action posted with ids that are not ids (a tampered form) gets a message, not a
+        server error from the database."""
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        try:
+            for value in selected:
+                self.model._meta.pk.to_python(value)
+        except ValidationError:
+            messages.error(request, "Those are not rows of this list; nothing was done.")
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if not request.user.is_superuser and db_field.related_model is Challenge:

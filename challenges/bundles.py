@@ -22,6 +22,7 @@ import yaml
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from challenges.datacard import compute_data_card, provenance_entries
 from challenges.exceptions import BundleError
 from challenges.models import (
     PREDICTIONS_NEED_PUBLIC_INPUTS,
@@ -376,20 +377,26 @@ def _check_windows(phases: list[PhaseSpec], problems: _Problems) -> None:
 # --- writing ---------------------------------------------------------------------------
 
 
-def import_challenge(root: Path, *, actor: Any = None) -> tuple[Challenge, bool]:
+def import_challenge(
+    root: Path, *, actor: Any = None, draft: bool = False
+) -> tuple[Challenge, bool]:
     """Create or update the challenge a bundle describes. Returns (challenge, changed).
-    Every import is an audit event naming the bundle's and the hidden labels' sha256."""
+    Every import is an audit event naming the bundle's and the hidden labels' sha256.
+
+    A new challenge is published unless `draft` (the admin's import creates drafts); a
+    re-import keeps the challenge's status. `actor` becomes one of its organisers."""
     spec = load_bundle(root)
     with transaction.atomic():
         tracker = _ChangeTracker()
-        challenge = _save_challenge(spec, tracker)
+        challenge = _save_challenge(spec, tracker, draft=draft)
+        if actor is not None and getattr(actor, "pk", None):
+            challenge.organisers.add(actor)
         _save_public_files(spec, challenge, tracker)
         sets: dict[str, EvaluationSet] = {}
         for order, phase in enumerate(spec.phases):
-            evaluation = _save_data(challenge, phase.evaluation, False, sets, tracker)
-            sanity = (
-                _save_data(challenge, phase.sanity, True, sets, tracker) if phase.sanity else None
-            )
+            evaluation = _save_data(challenge, phase.evaluation, False, sets, tracker, actor)
+            sanity = (_save_data(challenge, phase.sanity, True, sets, tracker, actor)
+                      if phase.sanity else None)
             _save_phase(challenge, phase, order, evaluation, sanity, tracker)
         audit_record(verb="challenge.imported", actor=actor, challenge=challenge,
                      data={"changed": tracker.changed,
@@ -420,9 +427,10 @@ def _text(root: Path, relative: str | None) -> str:
     return (root / relative).read_text(encoding="utf-8") if relative else ""
 
 
-def _save_challenge(spec: BundleSpec, tracker: _ChangeTracker) -> Challenge:
+def _save_challenge(spec: BundleSpec, tracker: _ChangeTracker, *, draft: bool) -> Challenge:
     raw = spec.raw
-    challenge = Challenge.objects.filter(slug=raw["slug"]).first() or Challenge(slug=raw["slug"])
+    challenge = Challenge.objects.filter(slug=raw["slug"]).first() or Challenge(
+        slug=raw["slug"], status=Challenge.Status.DRAFT if draft else Challenge.Status.PUBLISHED)
     terms = _text(spec.root, raw.get("terms"))
     version = next_terms_version(challenge, terms)
     tracker.sync(challenge, {
@@ -488,27 +496,48 @@ def _save_public_files(spec: BundleSpec, challenge: Challenge, tracker: _ChangeT
 
 def _save_data(
     challenge: Challenge, data: DataSpec, is_public: bool,
-    cache: dict[str, EvaluationSet], tracker: _ChangeTracker,
+    cache: dict[str, EvaluationSet], tracker: _ChangeTracker, actor: Any = None,
 ) -> EvaluationSet:
     if data.name in cache:
         return cache[data.name]
+    item = EvaluationSet.objects.filter(challenge=challenge, name=data.name).first()
+    item = item or EvaluationSet(challenge=challenge, name=data.name)
+    values = stored_data_fields(challenge, data)
+    if item.checksums != values["checksums"]:
+        values["data_card"] = compute_data_card(inputs=data.inputs, labels=data.labels)
+        values["provenance"] = [*item.provenance, *provenance_entries(
+            actor=actor, source="bundle import", checksums=values["checksums"])]
+    tracker.sync(item, {"is_public": is_public,
+                        "inputs_public": is_public or data.public_inputs, **values})
+    cache[data.name] = item
+    return item
+
+
+def check_data_files(inputs: Path, labels: Path, label: str) -> DataSpec:
+    """Validate an inputs folder and a labels file as import does; raise BundleError."""
+    problems = _Problems()
+    spec = DataSpec(name=label, inputs=inputs, labels=labels)
+    _check_labels(spec, label, problems)
+    if not problems.items:
+        _check_input_ids(spec, label, problems)
+    problems.raise_if_any()
+    return spec
+
+
+def stored_data_fields(challenge: Challenge, data: DataSpec) -> dict[str, Any]:
+    """Copy a checked data set into its content-addressed folder under the private root;
+    return the EvaluationSet fields that describe it (paths, sha256 of every file, counts)."""
     checksums = {f"inputs/{k}": v for k, v in checksum_tree(data.inputs).items()}
     checksums["labels.csv"] = sha256_file(data.labels)
     content = sha256_text(repr(sorted(checksums.items())))[:16]
     folder = f"evaluation/{challenge.slug}/{content}"
     _store(data.inputs, private_root() / folder / "inputs")
     _store(data.labels, private_root() / folder / "labels.csv")
-    item = EvaluationSet.objects.filter(challenge=challenge, name=data.name).first()
-    item = item or EvaluationSet(challenge=challenge, name=data.name)
-    tracker.sync(item, {
-        "is_public": is_public, "inputs_public": is_public or data.public_inputs,
-        "inputs_dir": f"{folder}/inputs",
-        "labels_file": f"{folder}/labels.csv", "checksums": checksums,
-        "n_cases": len(data.ids), "n_positive": data.n_positive,
+    return {
+        "inputs_dir": f"{folder}/inputs", "labels_file": f"{folder}/labels.csv",
+        "checksums": checksums, "n_cases": len(data.ids), "n_positive": data.n_positive,
         "has_split": data.has_split, "subgroup_columns": data.subgroups,
-    })
-    cache[data.name] = item
-    return item
+    }
 
 
 def sha256_text(text: str) -> str:

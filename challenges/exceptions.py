@@ -39,3 +39,13 @@ class BundleError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class NotReady(ChallengeError):
+    """A draft cannot be published yet; `problems` lists what is missing."""
+
+    code, status = "not_ready", 409
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems

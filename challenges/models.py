@@ -68,6 +68,10 @@ class Challenge(models.Model):
         PUBLIC = "public", "Public"
         INVITE_ONLY = "invite-only", "Invite only"
 
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft (organisers only)"
+        PUBLISHED = "published", "Published"
+
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
     summary = models.CharField(max_length=300, blank=True)
@@ -79,6 +83,10 @@ class Challenge(models.Model):
         max_length=20, choices=Visibility.choices, default=Visibility.PUBLIC
     )
     max_team_size = models.PositiveIntegerField(default=5)
+    # Published by default so that challenges built in code (tests, the import command) stay
+    # visible; the admin (add and bundle import) creates drafts, which only organisers see.
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PUBLISHED)
+    published_at = models.DateTimeField(null=True, blank=True)
     organisers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="organised_challenges"
     )
@@ -98,6 +106,10 @@ class Challenge(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("challenges:detail", kwargs={"slug": self.slug})
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
 
 
 class EvaluationSet(models.Model):
@@ -123,6 +135,12 @@ class EvaluationSet(models.Model):
     n_positive = models.PositiveIntegerField(default=0)
     has_split = models.BooleanField(default=False)
     subgroup_columns = models.JSONField(default=list, blank=True)
+    data_card = models.JSONField(
+        default=dict, blank=True, help_text="Computed when files are imported or replaced: "
+        "cases, positives, missing values, duplicate rows, label balance per subgroup, outliers.")
+    provenance = models.JSONField(
+        default=list, blank=True,
+        help_text="Who imported which file with which sha256, when (newest last).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,6 +9,15 @@ from django.http import Http404
 
 from challenges.models import Challenge, Membership, Phase, Team, TermsAcceptance
 
+ORGANISERS_GROUP = "Organisers"
+
+
+def may_create_challenges(*, user: Any) -> bool:
+    """Superusers, and staff in the `Organisers` group (created by a migration)."""
+    if not (getattr(user, "is_active", False) and getattr(user, "is_staff", False)):
+        return False
+    return bool(user.is_superuser or user.groups.filter(name=ORGANISERS_GROUP).exists())
+
 
 def is_organiser(*, challenge: Challenge, user: Any) -> bool:
     if not getattr(user, "is_authenticated", False):
@@ -19,14 +28,18 @@ def is_organiser(*, challenge: Challenge, user: Any) -> bool:
 
 
 def visible_challenges(*, user: Any) -> QuerySet[Challenge]:
+    """Challenges `user` may see. A draft is seen only by its organisers (and superusers):
+    every page and API endpoint finds challenges and phases through here, so a draft is a
+    404 everywhere else."""
     challenges = Challenge.objects.all()
     if getattr(user, "is_superuser", False):
         return challenges
+    published = challenges.filter(status=Challenge.Status.PUBLISHED)
     if getattr(user, "is_authenticated", False):
-        return challenges.filter(
-            visibility=Challenge.Visibility.PUBLIC
-        ) | challenges.filter(organisers=user) | challenges.filter(teams__memberships__user=user)
-    return challenges.filter(visibility=Challenge.Visibility.PUBLIC)
+        return (published.filter(visibility=Challenge.Visibility.PUBLIC)
+                | challenges.filter(organisers=user)
+                | published.filter(teams__memberships__user=user))
+    return published.filter(visibility=Challenge.Visibility.PUBLIC)
 
 
 def challenge_list(*, user: Any) -> QuerySet[Challenge]:

@@ -49,11 +49,16 @@ def next_terms_version(challenge: Challenge, terms: str) -> int:
 
 @transaction.atomic
 def challenge_save(*, challenge: Challenge, actor: Any, changed: list[str] | None = None) -> None:
-    """Save an organiser's edit of a challenge (the admin): terms bump their version."""
+    """Save an organiser's edit of a challenge (the admin): terms bump their version. A
+    challenge created here starts as a draft, organised by its creator."""
     challenge.terms_version = next_terms_version(challenge, challenge.terms)
     created = challenge.pk is None
+    if created:
+        challenge.status = Challenge.Status.DRAFT
     challenge.full_clean()
     challenge.save()
+    if created and getattr(actor, "pk", None):
+        challenge.organisers.add(actor)
     audit_record(verb="challenge.created" if created else "challenge.edited", actor=actor,
                  challenge=challenge, data={"fields": sorted(changed or [])})
 
@@ -162,7 +167,8 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
         Invitation.objects.select_for_update().select_related("team__challenge")
         .filter(token=token).first()
     )
-    if invitation is None:
+    if invitation is None or not selectors.visible_challenges(user=user).filter(
+            pk=invitation.team.challenge_id).exists() and invitation.team.challenge.is_draft:
         raise InvitationInvalid("This invitation link is not valid.")
     _check_invitation(invitation, user)
     team = _locked_team(invitation.team_id)

@@ -10,11 +10,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from challenges import selectors, services
+from challenges import selectors, services, starter_kit
 from challenges.exceptions import ChallengeError
 from challenges.forms import CaptainForm, InvitationForm, TeamCreateForm
 from challenges.models import Challenge, Invitation, JoinRequest, Team
@@ -44,11 +45,20 @@ def challenge_list(request: HttpRequest) -> HttpResponse:
     return render(request, "challenges/list.html", {"challenges": challenges})
 
 
+TABS = (("overview", "Overview"), ("data", "Data"), ("evaluation", "Evaluation"),
+        ("rules", "Rules and terms"), ("leaderboard", "Leaderboard"), ("team", "Team"),
+        ("submissions", "My submissions"))
+
+
 def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = _challenge(request, slug)
+    tab = request.GET.get("tab", "overview")
+    if tab not in dict(TABS):
+        tab = "overview"
     context = {
-        "challenge": challenge,
-        "phases": challenge.phases.select_related("sanity_set").order_by("order"),
+        "challenge": challenge, "tab": tab, "tabs": TABS,
+        "phases": challenge.phases.select_related("sanity_set", "evaluation_set")
+        .order_by("order"),
         "accepted": selectors.has_accepted_terms(challenge=challenge, user=request.user),
         "team": selectors.team_for_user(challenge=challenge, user=request.user),
         "is_organiser": selectors.is_organiser(challenge=challenge, user=request.user),
@@ -61,7 +71,8 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def terms(request: HttpRequest, slug: str) -> HttpResponse:
-    invited = Challenge.objects.filter(pk__in=request.session.get(INVITED_SESSION_KEY, []))
+    invited = Challenge.objects.filter(pk__in=request.session.get(INVITED_SESSION_KEY, []),
+                                       status=Challenge.Status.PUBLISHED)
     queryset = (selectors.visible_challenges(user=request.user) | invited).distinct()
     challenge = get_object_or_404(queryset, slug=slug)
     if request.method == "POST":
@@ -84,6 +95,18 @@ def public_file(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         private_path(item.path).open("rb"), as_attachment=True,
         filename=item.name.rsplit("/", 1)[-1], content_type=content_type,
     )
+
+
+@login_required
+def phase_starter_kit(request: HttpRequest, slug: str, phase: str) -> HttpResponse:
+    """The phase's starter kit (a ready bundle, the sanity inputs, the local test)."""
+    item = selectors.visible_phase(user=request.user, slug=slug, phase=phase)
+    if not selectors.has_accepted_terms(challenge=item.challenge, user=request.user):
+        messages.error(request, "Accept the data-use terms before downloading the starter kit.")
+        return redirect(f"{reverse('challenges:terms', args=[slug])}?next={request.path}")
+    response = HttpResponse(starter_kit.build_starter_kit(item), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{starter_kit.kit_name(item)}"'
+    return response
 
 
 @login_required
@@ -205,7 +228,8 @@ def join_request_decide(request: HttpRequest, slug: str, pk: int, request_pk: in
 
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     item = Invitation.objects.select_related("team__challenge").filter(token=token).first()
-    if item is None:
+    if item is None or (item.team.challenge.is_draft and not selectors.is_organiser(
+            challenge=item.team.challenge, user=request.user)):
         raise Http404("This invitation link is not valid.")
     invited = request.session.get(INVITED_SESSION_KEY, [])
     if (item.used_at is None and item.expires_at > timezone.now()

@@ -119,7 +119,8 @@ class PhaseRights:
 
 
 def _challenge_visible(challenge: Challenge, user: Any) -> bool:
-    if challenge.visibility == Challenge.Visibility.PUBLIC:
+    if (challenge.visibility == Challenge.Visibility.PUBLIC
+            and challenge.status == Challenge.Status.PUBLISHED):
         return True
     return selectors.visible_challenges(user=user).filter(pk=challenge.pk).exists()
 

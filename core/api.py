@@ -111,8 +111,11 @@ ERROR_MEANINGS = {
     400: "Invalid request", 401: "Not logged in, or a bad or revoked token",
     403: "Known user, not allowed (yet)", 404: "Absent, or not visible to you",
     409: "Conflicts with the current state (a chunk at a wrong offset adds `received`, `size`)",
+    415: "The request body's media type is not accepted",
     429: "Try again later (see Retry-After when throttled)",
+    507: "The platform is short of disk space",
 }
+UPLOADING_TAGS = {"uploads", "submissions"}
 
 
 def error_description(status_code: int) -> str:
@@ -137,7 +140,9 @@ def _error_statuses(url: str, method: str, operation: dict[str, Any]) -> list[in
     if needs_login(operation):
         codes.add(403)
     if method in UNSAFE:  # services refuse writes for reasons of input, permission and state
-        codes |= {400, 403, 409}
+        codes |= {400, 403, 409, 415}
+        if UPLOADING_TAGS & set(operation.get("tags", [])):
+            codes.add(507)
     return sorted(codes)
 
 

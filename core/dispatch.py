@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import current_app
+from django.utils import timezone
 
 EVALUATE_SUBMISSION = "scoring.tasks.evaluate_submission"
-REFRESH_LEADERBOARD = "leaderboards.tasks.refresh_leaderboard"
+RECOMPUTE_LEADERBOARD = "leaderboards.tasks.recompute_leaderboard"
 
 
 def send(name: str, *, countdown: float | None = None, **kwargs: Any) -> None:
@@ -33,4 +34,6 @@ def evaluate_submission(submission_pk: int) -> None:
 
 
 def refresh_leaderboard(phase_pk: int) -> None:
-    send(REFRESH_LEADERBOARD, phase_pk=phase_pk)
+    """Recompute the phase's boards now, from data as of this moment (one hop, no delay;
+    requests during a computation are coalesced by the task)."""
+    send(RECOMPUTE_LEADERBOARD, phase_pk=phase_pk, requested_at=timezone.now().isoformat())

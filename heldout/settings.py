@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files without a separate server (gunicorn in production); see STORAGES.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,6 +112,11 @@ ACCOUNT_EMAIL_VERIFICATION = (
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Heldout] "
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Heldout <noreply@heldout.invalid>")
 
 LANGUAGE_CODE = "en-gb"
@@ -118,8 +125,19 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env_str("HELDOUT_STATIC_ROOT") or VAR_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies made by collectstatic; no manifest, so a page renders even before
+    # collectstatic has run (development, tests).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG  # development serves straight from static/
+# Django's multipart temporary files go here, where the sweeper removes what a killed web
+# process left behind.
+FILE_UPLOAD_TEMP_DIR = VAR_DIR / "upload-tmp"
+FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 # Hidden evaluation data, submissions and public challenge files live here. No URL maps
@@ -129,8 +147,17 @@ PRIVATE_ROOT = Path(env_str("HELDOUT_PRIVATE_ROOT") or VAR_DIR / "private")
 SESSION_COOKIE_SECURE = not DEBUG and env_bool("HELDOUT_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
-# --- Celery -----------------------------------------------------------------------------
+# --- Celery and the cache ---------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# Throttle counters and the leaderboard computation lock must be shared by every web node and
+# worker: Redis when there is one, else the process's own memory (embedded default). Give the
+# cache its own Redis database (HELDOUT_CACHE_URL): clearing a cache empties its database.
+CACHE_URL = env_str("HELDOUT_CACHE_URL") or REDIS_URL
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": CACHE_URL, "KEY_PREFIX": "heldout"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 HELDOUT_MAX_RUN_SECONDS = env_int("HELDOUT_MAX_RUN_SECONDS", 3600, minimum=10)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
@@ -147,6 +174,8 @@ else:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# Celery logs through Django's LOGGING (structured JSON lines), not its own text format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -155,7 +184,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"scoring.tasks.evaluate_submission": {"queue": "scoring"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("HELDOUT_CELERY_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-runs": {"task": "scoring.tasks.sweep_stuck_runs", "schedule": 60.0},
+    # Leases are renewed by the running worker; the sweeper notices a dead one within about
+    # HELDOUT_LEASE_SECONDS plus this period.
+    "sweep-stuck-runs": {"task": "scoring.tasks.sweep_stuck_runs", "schedule": 20.0},
     "refresh-closed-leaderboards": {
         "task": "leaderboards.tasks.refresh_closed_leaderboards", "schedule": 60.0,
     },
@@ -171,6 +202,29 @@ HELDOUT_UPLOAD_EXPIRY_HOURS = env_int("HELDOUT_UPLOAD_EXPIRY_HOURS", 24, minimum
 HELDOUT_DATA_DIR = env_str("HELDOUT_DATA_DIR")
 HELDOUT_SUBGROUP_MIN_CASES = env_int("HELDOUT_SUBGROUP_MIN_CASES", 20, minimum=1)
 HELDOUT_SUBGROUP_MIN_POSITIVES = env_int("HELDOUT_SUBGROUP_MIN_POSITIVES", 10, minimum=1)
+# A running evaluation holds a lease that its worker renews every HELDOUT_HEARTBEAT_SECONDS;
+# past the lease the sweeper takes the evaluation over (kills its container, queues it again).
+HELDOUT_LEASE_SECONDS = env_int("HELDOUT_LEASE_SECONDS", 60, minimum=5)
+HELDOUT_HEARTBEAT_SECONDS = env_int("HELDOUT_HEARTBEAT_SECONDS", 15, minimum=1)
+if HELDOUT_HEARTBEAT_SECONDS * 2 > HELDOUT_LEASE_SECONDS:
+    raise ImproperlyConfigured("HELDOUT_HEARTBEAT_SECONDS must be at most half the lease.")
+# Engine errors (Docker restarting) are retried this many times, with backoff, before
+# a run ends as internal_error.
+HELDOUT_ENGINE_RETRIES = env_int("HELDOUT_ENGINE_RETRIES", 3, minimum=0)
+# Resumable uploads: caps per user and per team on what may be open at once, and a floor of
+# free disk below which new uploads are refused.
+HELDOUT_MAX_OPEN_UPLOADS_PER_USER = env_int("HELDOUT_MAX_OPEN_UPLOADS_PER_USER", 3, minimum=1)
+HELDOUT_MAX_OPEN_UPLOADS_PER_TEAM = env_int("HELDOUT_MAX_OPEN_UPLOADS_PER_TEAM", 6, minimum=1)
+HELDOUT_MAX_STAGED_BYTES_PER_USER = env_int(
+    "HELDOUT_MAX_STAGED_BYTES_PER_USER", 8 * 1024**3, minimum=1)
+HELDOUT_MAX_STAGED_BYTES_PER_TEAM = env_int(
+    "HELDOUT_MAX_STAGED_BYTES_PER_TEAM", 16 * 1024**3, minimum=1)
+HELDOUT_MIN_FREE_DISK_BYTES = env_int("HELDOUT_MIN_FREE_DISK_BYTES", 10 * 1024**3, minimum=0)
+# Image archives are unpacked while streaming: at most this many bytes, and at most this
+# many times their compressed size.
+HELDOUT_MAX_IMAGE_UNPACKED_BYTES = env_int(
+    "HELDOUT_MAX_IMAGE_UNPACKED_BYTES", 16 * 1024**3, minimum=1)
+HELDOUT_MAX_IMAGE_RATIO = env_int("HELDOUT_MAX_IMAGE_RATIO", 50, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 
@@ -226,9 +280,22 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Structured logs: one JSON object a line (HELDOUT_LOG_FORMAT=json, the default without
+# DEBUG), or plain text for people at a terminal.
+HELDOUT_LOG_FORMAT = env_str("HELDOUT_LOG_FORMAT", "text" if DEBUG else "json")
+if HELDOUT_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("HELDOUT_LOG_FORMAT must be json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "core.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             "formatter": HELDOUT_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("HELDOUT_LOG_LEVEL", "INFO")},
 }
+# Whether /healthz asks the Docker engine and for the runtime image (worker hosts; web nodes
+# without an engine set 0).
+HELDOUT_HEALTH_CHECK_ENGINE = env_bool("HELDOUT_HEALTH_CHECK_ENGINE", True)

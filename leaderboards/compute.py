@@ -1,4 +1,5 @@
-"""Recomputing a phase's leaderboards from stored per-case scores into cached snapshots.
+"""Recomputing a phase's leaderboards into cached snapshots, from each result's stored
+statistics (scoring.vectors: metric values on the phase's paired resamples, subgroup cells).
 
 Boards: with a `split` column in the hidden labels there are two, "public" (the public cases)
 and "private" (the private cases); without one, a single "public" board over all cases.
@@ -10,8 +11,11 @@ choice is made on the public part (or on all cases without a split) for *both* b
 private scores never steer which entry is shown. Baselines (organiser submissions marked as
 such, or anything an organisers' team submits) are labelled rows that take no rank.
 
-Statistics come from stats.ranking (paired bootstrap with the phase's B and a seed fixed per
-phase, DREAM Bayes factor against the leader; identical entries have K = 0 and are tied).
+Statistics come from stats.ranking.rank_vectors over the stored resample vectors (paired
+bootstrap with the phase's B and a seed fixed per phase: the same resamples for every entry,
+so intervals are percentiles and DREAM's Bayes factor against the leader compares two stored
+vectors; identical entries have K = 0 and are tied). A recomputation reads vectors; only a
+result stored before vectors existed has its own computed once.
 
 Subgroups: the primary metric per subgroup value, on the board's cases only. Cells with fewer
 than HELDOUT_SUBGROUP_MIN_CASES cases or HELDOUT_SUBGROUP_MIN_POSITIVES positives are
@@ -19,7 +23,7 @@ suppressed in the payload itself (no score, no counts), so no page, API or expor
 the payload can leak them. The fairness gap is the largest minus the smallest non-suppressed
 subgroup score of a column; the board shows the widest column.
 
-The bootstrap runs here, in a task; pages only read the snapshot.
+Nothing here reads per-case scores; pages only read the snapshot.
 """
 
 from __future__ import annotations
@@ -40,17 +44,16 @@ from django.utils import timezone
 from challenges.models import Phase
 from core.services import audit_record
 from leaderboards.models import LeaderboardSnapshot
-from scoring.arrays import from_bytes
-from scoring.labels import LabelTable, load_labels
+from scoring import vectors
+from scoring.labels import LabelTable, load_labels, part_mask
 from scoring.models import Result
 from stats.metrics import get_metric
-from stats.ranking import Board, EntryScores, RankedEntry, rank_entries
+from stats.ranking import Board, EntryVectors, RankedEntry, rank_vectors
 from submissions.models import Submission
 
 PAYLOAD_VERSION = 2
 TIE_THRESHOLD = 3.0
 Payload = dict[str, Any]
-Arrays = tuple[npt.NDArray[np.float64], npt.NDArray[np.int8] | None]
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,6 @@ def board_parts(has_split: bool) -> tuple[BoardPart, ...]:
     return (BoardPart("public", "all"),)
 
 
-def part_mask(table: LabelTable, part: str) -> npt.NDArray[np.bool_]:
-    if part == "all" or table.split is None:
-        return np.ones(len(table.ids), dtype=bool)
-    mask: npt.NDArray[np.bool_] = table.split == part
-    return mask
-
-
 def selection_part(has_split: bool) -> str:
     """Which stored scores choose entries: never the private part."""
     return "public" if has_split else "all"
@@ -107,7 +103,7 @@ def phase_results(phase: Phase) -> list[Result]:
             evaluation_set_id=phase.evaluation_set_id,
         )
         .select_related("submission__team")
-        .defer("case_scores", "case_labels", "subgroups")
+        .defer("case_scores", "case_labels", "subgroups", "resamples", "part_subgroups")
         .order_by("submission__created_at", "submission_id")
     )
 
@@ -145,15 +141,17 @@ def choose_entries(phase: Phase, results: Iterable[Result], *, part: str) -> lis
     return chosen + baselines
 
 
-def load_arrays(results: Sequence[Result]) -> dict[int, Arrays]:
-    """Per-case scores and hard labels of the given results, in one query."""
-    rows = Result.objects.filter(pk__in=[r.pk for r in results]).values_list(
-        "pk", "case_scores", "case_labels"
-    )
-    return {
-        pk: (from_bytes(scores), None if labels is None else from_bytes(labels))
-        for pk, scores, labels in rows
-    }
+def load_stats(phase: Phase, table: LabelTable,
+               results: Sequence[Result]) -> dict[int, dict[str, vectors.PartStats]]:
+    """The stored statistics (resample vectors, subgroup cells) of the given results, in one
+    query; a result without them (scored before they existed) has them computed now."""
+    rows = Result.objects.filter(pk__in=[r.pk for r in results]).only(
+        "pk", "resamples", "part_subgroups", "resample_key")
+    stale = [r.pk for r in rows if r.resample_key != vectors.stats_key(phase)]
+    if stale:
+        rows = list(rows.filter(resample_key=vectors.stats_key(phase))) + list(
+            Result.objects.filter(pk__in=stale))
+    return {row.pk: vectors.of_result(row, phase, table) for row in rows}
 
 
 # --------------------------------------------------------------------------- subgroups
@@ -189,21 +187,18 @@ def _finite(value: float | None) -> float | None:
 
 
 def entry_subgroups(
-    cells: Sequence[_Cell], y: npt.NDArray[np.int8], scores: npt.NDArray[np.float64],
-    labels: npt.NDArray[np.int8] | None, primary: str,
+    cells: Sequence[_Cell], stored: dict[str, dict[str, dict[str, Any]]],
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """{column: {value: {"n", "n_positive", "score"} | {"suppressed": True}}}."""
-    metric = get_metric(primary)
+    """{column: {value: {"n", "n_positive", "score"} | {"suppressed": True}}} from a result's
+    stored cells, with the small-cell rule applied."""
     out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for cell in cells:
         if not cell.allowed:
             out[cell.column][cell.value] = {"suppressed": True}
             continue
-        lab = None if labels is None else labels[cell.mask]
-        score = metric(y[cell.mask], scores[cell.mask], lab)
-        out[cell.column][cell.value] = {
-            "n": cell.n, "n_positive": cell.n_positive, "score": _finite(score),
-        }
+        score = (stored.get(cell.column) or {}).get(cell.value, {}).get("score")
+        out[cell.column][cell.value] = {"n": cell.n, "n_positive": cell.n_positive,
+                                        "score": _finite(score)}
     return dict(out)
 
 
@@ -329,25 +324,30 @@ class _Context:
     table: LabelTable
     results: list[Result]
     chosen: list[Result]
-    arrays: dict[int, Arrays]
+    stats: dict[int, dict[str, vectors.PartStats]]
     rule: SmallCellRule
     as_of: datetime
 
 
-def _rank(ctx: _Context, mask: npt.NDArray[np.bool_]) -> Board:
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _rank(ctx: _Context, spec: BoardPart, n_cases: int) -> Board:
     phase = ctx.phase
-    entries = []
-    for result in ctx.chosen:
-        scores, labels = ctx.arrays[result.pk]
-        entries.append(EntryScores(
-            key=str(result.submission.uid), team=_label(result, phase), scores=scores[mask],
-            labels=None if labels is None else labels[mask].astype(np.bool_),
-            is_baseline=is_baseline(result),
-        ))
-    return rank_entries(
-        entries, ctx.table.y[mask].astype(np.int64), primary=phase.primary_metric,
-        secondary=phase.secondary_metrics, n_resamples=phase.bootstrap_resamples,
-        seed=phase.pk, tie_threshold=TIE_THRESHOLD,
+    entries = [
+        EntryVectors(
+            key=str(result.submission.uid), team=_label(result, phase),
+            metrics={name: _nan((result.metrics.get(spec.part) or {}).get(name))
+                     for name in vectors.metric_names(phase)},
+            samples=ctx.stats[result.pk][spec.part].samples, is_baseline=is_baseline(result),
+        )
+        for result in ctx.chosen
+    ]
+    return rank_vectors(
+        entries, primary=phase.primary_metric, secondary=phase.secondary_metrics,
+        n_cases=n_cases, n_resamples=phase.bootstrap_resamples, seed=phase.pk,
+        tie_threshold=TIE_THRESHOLD,
     )
 
 
@@ -381,19 +381,13 @@ def compute_board(ctx: _Context, spec: BoardPart) -> Payload:
     payload["entries"] = []
     if not ctx.chosen or not mask.any():
         return payload
-    board = _rank(ctx, mask)
+    board = _rank(ctx, spec, int(mask.sum()))
     by_key = {str(r.submission.uid): r for r in ctx.chosen}
     stats = _team_stats(ctx.results)
-    y = ctx.table.y[mask]
     for entry in board.entries:
         result = by_key[entry.key]
-        scores, labels = ctx.arrays[result.pk]
-        subgroups = entry_subgroups(cells, y, scores[mask],
-                                    None if labels is None else labels[mask],
-                                    ctx.phase.primary_metric)
-        payload["entries"].append(
-            _entry_json(entry, result, stats, subgroups, spec.part)
-        )
+        subgroups = entry_subgroups(cells, ctx.stats[result.pk][spec.part].subgroups)
+        payload["entries"].append(_entry_json(entry, result, stats, subgroups, spec.part))
     return payload
 
 
@@ -440,6 +434,7 @@ def recompute(*, phase_pk: int) -> bool:
     results = phase_results(phase)
     has_split = table.split is not None
     chosen = choose_entries(phase, results, part=selection_part(has_split))
-    ctx = _Context(phase, table, results, chosen, load_arrays(chosen), small_cell_rule(), as_of)
+    ctx = _Context(phase, table, results, chosen, load_stats(phase, table, chosen),
+                   small_cell_rule(), as_of)
     boards = {spec.board: compute_board(ctx, spec) for spec in board_parts(has_split)}
     return _store(phase, boards, as_of)

@@ -22,11 +22,11 @@ from challenges.models import Phase
 from challenges.visibility import PhaseRights
 from core.storage import private_path
 from leaderboards import charts
-from leaderboards.compute import part_mask, payload_as_of, small_cell_rule
+from leaderboards.compute import payload_as_of, small_cell_rule
 from leaderboards.models import LeaderboardSnapshot
 from leaderboards.release import released_payload
 from scoring.arrays import from_bytes
-from scoring.labels import LabelTable, read_labels
+from scoring.labels import LabelTable, part_mask, read_labels
 from scoring.models import Result
 
 BOARDS = tuple(LeaderboardSnapshot.Board.values)

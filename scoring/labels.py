@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from challenges.models import EvaluationSet
-from core.storage import checksum_tree, private_path, sha256_file
+from core.storage import checksum_tree_cached, private_path, sha256_file_cached
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,13 @@ def _read_labels_cached(path: str, size: int, mtime_ns: int) -> LabelTable:
 
 
 def verify_checksums(evaluation_set: EvaluationSet) -> None:
-    """Compare every hidden file with the sha256 recorded at import."""
+    """Compare every hidden file with the sha256 recorded at import (each file version is
+    hashed once per process: a changed or replaced file has a new size, time or inode)."""
     actual = {
         f"inputs/{name}": digest
-        for name, digest in checksum_tree(private_path(evaluation_set.inputs_dir)).items()
+        for name, digest in checksum_tree_cached(private_path(evaluation_set.inputs_dir)).items()
     }
-    actual["labels.csv"] = sha256_file(private_path(evaluation_set.labels_file))
+    actual["labels.csv"] = sha256_file_cached(private_path(evaluation_set.labels_file))
     if actual != evaluation_set.checksums:
         changed = sorted(
             set(actual.items()).symmetric_difference(evaluation_set.checksums.items())
@@ -77,3 +78,14 @@ def verify_checksums(evaluation_set: EvaluationSet) -> None:
             f"{evaluation_set}: {len(changed)} file(s) differ from the import, "
             f"e.g. {changed[0][0]}"
         )
+
+
+def parts(table: LabelTable) -> tuple[str, ...]:
+    """The parts boards are computed on: "public" and "private" with a split, else "all"."""
+    return ("public", "private") if table.split is not None else ("all",)
+
+
+def part_mask(table: LabelTable, part: str) -> np.ndarray:
+    if part == "all" or table.split is None:
+        return np.ones(len(table.ids), dtype=bool)
+    return np.asarray(table.split == part)

@@ -67,6 +67,12 @@ class Result(models.Model):
         default=dict, blank=True,
         help_text="What the team is shown while the phase runs (the phase's score release "
         "policy): {part: {metric: value}} for the part teams see.")
+    resamples = models.BinaryField(
+        null=True, blank=True,
+        help_text="Metric values on the phase's paired resamples, per board part (npz).")
+    part_subgroups = models.JSONField(default=dict, blank=True)
+    resample_key = models.CharField(max_length=200, blank=True,
+                                    help_text="What `resamples` were computed for.")
     released_from = models.UUIDField(
         null=True, blank=True, help_text="The submission whose scores `released` repeats.")
     case_scores = models.BinaryField()

@@ -13,6 +13,7 @@ import logging
 import math
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from challenges.models import EvaluationSet, Phase
-from core import dispatch
 from core.services import audit_record
 from core.storage import private_path
-from scoring import collusion
+from scoring import collusion, outcome, vectors
 from scoring import labels as labels_io
 from scoring import release as score_release
 from scoring.arrays import to_bytes
@@ -37,11 +37,12 @@ from scoring.scores import score_predictions
 from submissions import validation
 from submissions.exceptions import InvalidPredictions, InvalidUpload
 from submissions.models import Submission
+from submissions.services import upload_limits
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
-NOTIFY_TEAM = "scoring.tasks.notify_team"  # a task of this app, queued by name (no cycle)
 UPLOAD = "upload"  # failed before any run: the upload itself cannot be used
+ENGINE_BACKOFF_S = 0.5
 Error = Submission.ErrorClass
 
 
@@ -85,10 +86,12 @@ def get_backend() -> Backend:
 
 
 def claim(submission_pk: int) -> Submission | None:
-    """Move queued -> running in one conditional UPDATE; a redelivered task gets None."""
+    """Move queued -> running in one conditional UPDATE, starting a new attempt with its
+    lease; a redelivered task gets None."""
     claimed = Submission.update_status(
         submission_pk, to=Status.RUNNING, from_=[Status.QUEUED], started_at=timezone.now(),
-        attempts=F("attempts") + 1, error_class="", error_message="",
+        attempts=F("attempts") + 1, error_class="", error_message="", failed_lane="",
+        lease_until=outcome.lease_until(),
     )
     if not claimed:
         return None
@@ -102,18 +105,37 @@ def evaluate(submission_pk: int, *, backend: Backend | None = None) -> Submissio
     if submission is None:
         logger.info("submission %s is not queued; nothing to do", submission_pk)
         return None
-    workdir = Path(tempfile.mkdtemp(prefix=f"heldout-{submission.pk}-"))
+    workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix(submission.pk, submission.attempts)))
     try:
-        _evaluate(submission, backend or get_backend(), workdir)
-    except RunFailed as failure:
-        _finish(submission, Status.FAILED, failure.error_class, failure.message, failure.lane)
-    except Exception:
-        logger.exception("internal error while evaluating submission %s", submission.pk)
-        _finish(submission, Status.FAILED, Error.INTERNAL_ERROR, INTERNAL_MESSAGE)
+        with outcome.Heartbeat(submission.pk, submission.attempts):
+            _attempt(submission, backend or get_backend(), workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     submission.refresh_from_db()
     return submission
+
+
+def workdir_prefix(submission_pk: int, attempt: int) -> str:
+    """Work folders are named by attempt, so the sweeper can remove a dead attempt's."""
+    return f"heldout-{submission_pk}-a{attempt}-"
+
+
+def _attempt(submission: Submission, backend: Backend, workdir: Path) -> None:
+    """Run one attempt to its outcome; a stale attempt stops without writing anything."""
+    attempt = submission.attempts
+    try:
+        _evaluate(submission, backend, workdir)
+    except outcome.StaleAttempt:
+        logger.warning("submission %s attempt %s was taken over; stopping", submission.pk,
+                       attempt)
+    except RunFailed as failure:
+        outcome.finish(submission=submission, attempt=attempt, status=Status.FAILED,
+                       error_class=failure.error_class, message=failure.message,
+                       lane=failure.lane)
+    except Exception:
+        logger.exception("internal error while evaluating submission %s", submission.pk)
+        outcome.finish(submission=submission, attempt=attempt, status=Status.FAILED,
+                       error_class=Error.INTERNAL_ERROR, message=INTERNAL_MESSAGE)
 
 
 def _evaluate(submission: Submission, backend: Backend, workdir: Path) -> None:
@@ -125,17 +147,27 @@ def _evaluate(submission: Submission, backend: Backend, workdir: Path) -> None:
     if runnable is None:
         predictions = _read_uploaded_predictions(submission, table)
     else:
-        if phase.sanity_set is not None:
+        if phase.sanity_set is not None and not _sanity_passed_before(submission):
             sanity_ids = labels_io.load_labels(phase.sanity_set).ids
             _run_lane(submission, backend, runnable, phase.sanity_set, sanity_ids,
                       Run.Lane.SANITY, workdir)
         predictions = _run_lane(submission, backend, runnable, phase.evaluation_set,
                                 table.ids, Run.Lane.HIDDEN, workdir)
-    Submission.update_status(submission.pk, to=Status.SCORING, attempt=submission.attempts)
+    if not Submission.update_status(submission.pk, to=Status.SCORING,
+                                    attempt=submission.attempts):
+        raise outcome.StaleAttempt
     _audit_hidden_access(submission, phase.evaluation_set, "hidden_labels.scored",
                          _what_ran(submission, runnable))
     _store_result(submission, phase.evaluation_set, table, predictions)
-    _finish(submission, Status.SUCCEEDED, "", "")
+
+
+def _sanity_passed_before(submission: Submission) -> bool:
+    """The same file (sha256) already passed this phase's sanity lane: a re-score, or the
+    same model again, goes straight to the hidden lane (the sanity set is public and fixed)."""
+    return Run.objects.filter(
+        submission__phase_id=submission.phase_id, submission__sha256=submission.sha256,
+        lane=Run.Lane.SANITY, error_class="", finished_at__isnull=False,
+    ).exists()
 
 
 def _prepare(submission: Submission, backend: Backend, workdir: Path) -> Runnable | None:
@@ -156,6 +188,12 @@ def _prepare(submission: Submission, backend: Backend, workdir: Path) -> Runnabl
 def _load_image(submission: Submission, backend: Backend, upload: Path) -> str:
     if submission.image_id:
         return submission.image_id
+    try:
+        # Unpacked here in the worker, never in a web request, with streaming size and
+        # compression-ratio limits (a compressed bomb is refused at its first header).
+        validation.check_image_archive(upload, limits=upload_limits())
+    except InvalidUpload as error:
+        raise RunFailed(Error.INVALID_UPLOAD, error.message, UPLOAD) from None
     try:
         image_id = backend.load_image(upload)
     except InvalidImage as error:
@@ -226,7 +264,7 @@ def _run_lane(
     run = Run.objects.create(submission=submission, lane=lane, attempt=submission.attempts,
                              container_name=spec.name)
     try:
-        result = backend.run(spec)
+        result = _run_retrying(backend, spec, submission)
     except BackendError:
         logger.exception("engine failure in %s", spec.name)
         _save_run(run, None, Error.INTERNAL_ERROR, "The sandbox failed to run your model.")
@@ -239,6 +277,23 @@ def _run_lane(
         raise RunFailed(error_class, HIDDEN_LANE_MESSAGES[error_class], lane)
     assert predictions is not None
     return predictions
+
+
+def _run_retrying(backend: Backend, spec: RunSpec, submission: Submission) -> RunResult:
+    """Run, retrying engine failures (e.g. Docker restarting) with backoff; the backend
+    removes a failed run's resources, so the same name is free again. A retry is only made
+    while this attempt is still the current one."""
+    for retry in range(settings.HELDOUT_ENGINE_RETRIES + 1):
+        try:
+            return backend.run(spec)
+        except BackendError:
+            if retry == settings.HELDOUT_ENGINE_RETRIES:
+                raise
+            if not outcome.is_current(submission.pk, submission.attempts):
+                raise outcome.StaleAttempt from None
+            logger.warning("engine failure in %s; retrying", spec.name, exc_info=True)
+            time.sleep(min(ENGINE_BACKOFF_S * 2**retry, 30))
+    raise AssertionError("unreachable")
 
 
 def _environment(phase: Phase) -> dict[str, str]:
@@ -295,6 +350,8 @@ def _store_result(
     submission: Submission, evaluation_set: EvaluationSet, table: labels_io.LabelTable,
     predictions: validation.Predictions,
 ) -> None:
+    """Score, then write the result and the success in one transaction that holds the
+    submission's row and proves this attempt is still the current one."""
     phase = submission.phase
     scored = score_predictions(
         table, predictions.scores, predictions.labels,
@@ -303,37 +360,24 @@ def _store_result(
     released, source = score_release.release(
         submission=submission, table=table, exact=scored.metrics, scores=predictions.scores,
         labels=predictions.labels)
-    Result.objects.update_or_create(
-        submission=submission,
-        defaults={
+    # The board's statistics for this result, once, here where the per-case scores live.
+    resamples, part_subgroups = vectors.pack(
+        vectors.compute(phase, table, predictions.scores, predictions.labels))
+    with transaction.atomic():
+        if not Submission.objects.select_for_update().filter(
+                pk=submission.pk, attempts=submission.attempts, status=Status.SCORING).exists():
+            raise outcome.StaleAttempt
+        Result.objects.update_or_create(submission=submission, defaults={
             "evaluation_set": evaluation_set, "metrics": scored.metrics,
             "subgroups": scored.subgroups, "case_scores": to_bytes(predictions.scores),
             "case_labels": None if predictions.labels is None else to_bytes(predictions.labels),
             "released": released, "released_from": source,
-        },
-    )
-    collusion.flag_submission(submission, predictions.scores)
-    audit_record(verb="score.released", challenge=phase.challenge,
-                 target=f"submission:{submission.pk}",
-                 data={"policy": phase.score_release, "released": released, "from": source})
-
-
-def _finish(
-    submission: Submission, status: str, error_class: str, message: str, lane: str = "",
-) -> None:
-    with transaction.atomic():
-        Submission.update_status(
-            submission.pk, to=status, attempt=submission.attempts, error_class=error_class,
-            error_message=message, failed_lane=lane, finished_at=timezone.now(),
-        )
-        audit_record(verb=f"submission.{status}", challenge=submission.phase.challenge,
+            "resamples": resamples, "part_subgroups": part_subgroups,
+            "resample_key": vectors.stats_key(phase),
+        })
+        audit_record(verb="score.released", challenge=phase.challenge,
                      target=f"submission:{submission.pk}",
-                     data={"error_class": error_class, "attempt": submission.attempts})
-        transaction.on_commit(lambda: _after_finish(submission.pk, status))
-
-
-def _after_finish(submission_pk: int, status: str) -> None:
-    dispatch.send(NOTIFY_TEAM, submission_pk=submission_pk)
-    # Every final status can change a board (a failed re-score removes an entry).
-    phase_pk = Submission.objects.values_list("phase_id", flat=True).get(pk=submission_pk)
-    dispatch.refresh_leaderboard(phase_pk)
+                     data={"policy": phase.score_release, "released": released, "from": source})
+        outcome.finish(submission=submission, attempt=submission.attempts,
+                       status=Status.SUCCEEDED)
+    collusion.flag_submission(submission, predictions.scores)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
+import shutil
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -13,15 +17,20 @@ from django.utils import timezone
 
 from core import dispatch
 from core.services import audit_record
-from scoring.pipeline import container_name, get_backend
+from scoring import outcome
+from scoring.pipeline import container_name, get_backend, workdir_prefix
 from submissions.models import Submission
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
 
-# How long past its phase's wall-clock limit a running submission may go unheard of
-# before the sweeper decides its worker vanished.
+# Without a lease (a row written before leases existed), a running submission is given its
+# phase's wall-clock budget and this much more before the sweeper decides it is gone.
 SWEEP_GRACE = timedelta(minutes=5)
+# Leftovers of killed processes (work folders, multipart temporary files) older than this
+# and belonging to no live attempt are removed by the sweeper.
+LEFTOVER_AGE = timedelta(hours=1)
+WORKDIR = re.compile(r"heldout-\d+-a\d+-")  # pipeline.workdir_prefix
 
 
 @transaction.atomic
@@ -39,42 +48,72 @@ def submission_rescore(*, submission: Submission, actor: Any) -> bool:
 
 
 def _stale(submission: Submission, now: timezone.datetime) -> bool:
+    if submission.lease_until is not None:
+        return submission.lease_until < now
     lanes = 2 if submission.phase.sanity_set_id else 1
     budget = timedelta(seconds=submission.phase.limit_seconds * lanes) + SWEEP_GRACE
     return submission.started_at is None or submission.started_at + budget < now
 
 
 def sweep_stuck_runs(*, now: timezone.datetime | None = None) -> list[int]:
-    """Re-queue runs whose worker vanished; give up with internal_error after N attempts.
-    Then remove containers that belong to no active run. Returns re-queued primary keys."""
+    """Take over attempts whose lease ran out (their worker died or stopped): queue them
+    again, or give up with internal_error after HELDOUT_MAX_ATTEMPTS. Then kill containers
+    that belong to no current attempt and remove leftovers of killed processes. Returns the
+    primary keys queued again."""
     now = now or timezone.now()
     requeued = []
     active = Submission.objects.filter(status__in=(Status.RUNNING, Status.SCORING))
-    for submission in active.select_related("phase"):
-        if not _stale(submission, now):
-            continue
-        if _requeue_or_fail(submission):
+    for submission in active.select_related("phase__challenge"):
+        if _stale(submission, now) and _requeue_or_fail(submission):
             requeued.append(submission.pk)
     _remove_orphans()
+    remove_leftovers(now=now)
     return requeued
 
 
 def _requeue_or_fail(submission: Submission) -> bool:
-    current = {"from_": [submission.status], "attempt": submission.attempts}
-    if submission.attempts >= settings.HELDOUT_MAX_ATTEMPTS:
-        Submission.update_status(
-            submission.pk, to=Status.FAILED, **current,
+    attempt = submission.attempts
+    if attempt >= settings.HELDOUT_MAX_ATTEMPTS:
+        logger.error("submission %s failed after %s attempts", submission.pk, attempt)
+        outcome.finish(
+            submission=submission, attempt=attempt, status=Status.FAILED,
             error_class=Submission.ErrorClass.INTERNAL_ERROR,
-            error_message="The evaluation was interrupted too many times; the organisers have "
-            "been told. This does not count against your quota.", finished_at=timezone.now())
-        logger.error("submission %s failed after %s attempts", submission.pk, submission.attempts)
+            message="The evaluation was interrupted too many times; the organisers have "
+            "been told. This does not count against your quota.")
         return False
-    if Submission.update_status(submission.pk, to=Status.QUEUED, **current, started_at=None):
+    requeued = Submission.update_status(
+        submission.pk, to=Status.QUEUED, from_=[submission.status], attempt=attempt,
+        started_at=None, lease_until=None)
+    if requeued:
         audit_record(verb="submission.requeued", challenge=submission.phase.challenge,
-                     target=f"submission:{submission.pk}", data={"attempts": submission.attempts})
+                     target=f"submission:{submission.pk}", data={"attempts": attempt})
         dispatch.evaluate_submission(submission.pk)
-        return True
-    return False
+    return requeued
+
+
+def live_attempts() -> list[tuple[int, int]]:
+    """(submission, attempt) of every evaluation that may still be running."""
+    return list(Submission.objects.filter(status__in=(Status.RUNNING, Status.SCORING))
+                .values_list("pk", "attempts"))
+
+
+def remove_leftovers(*, now: timezone.datetime | None = None) -> list[Path]:
+    """Remove work folders of attempts that are no longer running, and multipart temporary
+    files and staging files nothing has touched for LEFTOVER_AGE (a killed process's)."""
+    cutoff = ((now or timezone.now()) - LEFTOVER_AGE).timestamp()
+    live = {workdir_prefix(pk, attempt) for pk, attempt in live_attempts()}
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob("heldout-*-a*-*"):
+        dead = WORKDIR.match(folder.name) and not any(map(folder.name.startswith, live))
+        if dead and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    temp = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    for path in temp.glob("*") if temp.is_dir() else []:
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def _remove_orphans() -> None:

@@ -104,8 +104,22 @@ function setupUpload(form) {
   });
 }
 
+// Pick the kind from the chosen file's name (the radio stays editable): a .zip is a code
+// bundle, a .tar/.tar.gz/.tgz an image archive, a .csv a predictions file.
+function detectKind(form) {
+  const input = form.querySelector("input[type=file]");
+  if (!input) return;
+  input.addEventListener("change", () => {
+    const name = (input.files[0] && input.files[0].name.toLowerCase()) || "";
+    const kind = name.endsWith(".zip") ? "bundle" : name.endsWith(".csv") ? "predictions"
+      : /\.(tar|tar\.gz|tgz)$/.test(name) ? "image" : "";
+    const radio = kind && form.querySelector(`input[name=kind][value=${kind}]`);
+    if (radio) radio.checked = true;
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-poll-url]").forEach(pollLive);
   const form = document.querySelector("#upload-form");
-  if (form) setupUpload(form);
+  if (form) { setupUpload(form); detectKind(form); }
 });

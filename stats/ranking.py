@@ -475,6 +475,33 @@ def _ranks(
     return ranks
 
 
+@dataclass(frozen=True)
+class EntryVectors:
+    """An entry as boards store it: its metric values on all cases (`metrics`) and on each of
+    the phase's paired resamples (`samples`, name -> (n_resamples,)), computed where its
+    per-case scores live (see `resample_values`)."""
+
+    key: str
+    team: str
+    metrics: dict[str, float]
+    samples: dict[str, FloatArray]
+    is_baseline: bool = False
+
+
+def resample_values(
+    y_true: npt.ArrayLike, y_score: npt.ArrayLike, y_label: npt.ArrayLike | None,
+    names: Sequence[str], *, n_resamples: int, seed: int, chunk_size: int | None = None,
+) -> dict[str, FloatArray]:
+    """One entry's metric values on the paired resamples of (n_cases, n_resamples, seed):
+    the same values `rank_entries` computes for it among other entries (up to the last bits
+    of floating-point summation order)."""
+    y = validate_truth(y_true)
+    s = validate_scores(y_score, y.size)
+    plan = _build_plan(y, [s], [validate_labels(y_label, s)], tuple(names))
+    samples = _bootstrap(plan, y.size, n_resamples, seed, chunk_size)
+    return {name: values[0] for name, values in samples.items()}
+
+
 def rank_entries(
     entries: Sequence[EntryScores],
     y_true: npt.ArrayLike,
@@ -495,32 +522,44 @@ def rank_entries(
     y = validate_truth(y_true)
     names = _metric_names(primary, secondary)
     scores, labels = _validate_entries(entries, y.size)
-    points = [
-        {name: get_metric(name)(y, s, lab) for name in names}
-        for s, lab in zip(scores, labels, strict=True)
-    ]
     plan = _build_plan(y, scores, labels, names)
     samples = _bootstrap(plan, y.size, n_resamples, seed, chunk_size)
-    keys = [_sort_key(p, names) for p in points]
-    order = sorted(range(len(entries)), key=keys.__getitem__)
-    ranks = _ranks(order, keys, [e.is_baseline for e in entries])
+    vectors = [
+        EntryVectors(
+            key=e.key, team=e.team, is_baseline=e.is_baseline,
+            metrics={name: get_metric(name)(y, s, lab) for name in names},
+            samples={name: samples[name][i] for name in names},
+        )
+        for i, (e, s, lab) in enumerate(zip(entries, scores, labels, strict=True))
+    ]
+    return rank_vectors(vectors, primary=primary, secondary=secondary, n_cases=y.size,
+                        n_resamples=n_resamples, seed=seed, tie_threshold=tie_threshold)
+
+
+def rank_vectors(
+    entries: Sequence[EntryVectors], *, primary: str, secondary: Sequence[str] = (),
+    n_cases: int, n_resamples: int, seed: int, tie_threshold: float = 3.0,
+) -> Board:
+    """Rank entries from their stored resample vectors: percentile intervals, DREAM's K
+    against the leader, shared ranks. No per-case data is needed."""
+    names = _metric_names(primary, secondary)
+    keys = [e.key for e in entries]
+    if len(set(keys)) != len(keys):
+        raise ValueError("entry keys must be unique")
+    sort_keys = [_sort_key(e.metrics, names) for e in entries]
+    order = sorted(range(len(entries)), key=sort_keys.__getitem__)
+    ranks = _ranks(order, sort_keys, [e.is_baseline for e in entries])
     leader = next((i for i in order if not entries[i].is_baseline), None)
     higher = get_metric(primary).higher_is_better
     board = []
     for i, rank in zip(order, ranks, strict=True):
-        k = None
-        if leader is not None and i != leader and not entries[i].is_baseline:
-            k = bayes_factor(samples[primary][leader], samples[primary][i], higher)
-        board.append(
-            RankedEntry(
-                key=entries[i].key,
-                team=entries[i].team,
-                is_baseline=entries[i].is_baseline,
-                rank=rank,
-                metrics=points[i],
-                intervals={n: percentile_interval(samples[n][i]) for n in names},
-                bayes_factor=k,
-                tied_with_leader=k is not None and k < tie_threshold,
-            )
-        )
-    return Board(entries=tuple(board), n_cases=y.size, n_resamples=n_resamples, seed=seed)
+        entry, k = entries[i], None
+        if leader is not None and i != leader and not entry.is_baseline:
+            k = bayes_factor(entries[leader].samples[primary], entry.samples[primary], higher)
+        board.append(RankedEntry(
+            key=entry.key, team=entry.team, is_baseline=entry.is_baseline, rank=rank,
+            metrics=dict(entry.metrics),
+            intervals={n: percentile_interval(entry.samples[n]) for n in names},
+            bayes_factor=k, tied_with_leader=k is not None and k < tie_threshold,
+        ))
+    return Board(entries=tuple(board), n_cases=n_cases, n_resamples=n_resamples, seed=seed)

@@ -38,3 +38,15 @@ class InvalidPredictions(SubmissionError):
     """A predictions file does not follow the container contract."""
 
     code, status = "invalid_output", 400
+
+
+class UploadLimit(SubmissionError):
+    """Too many unfinished uploads, or too many bytes in them, for one person or team."""
+
+    code, status = "upload_limit", 429
+
+
+class StorageFull(SubmissionError):
+    """The platform's disk is below its free-space floor; nothing new is accepted."""
+
+    code, status = "insufficient_storage", 507

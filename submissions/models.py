@@ -58,6 +58,9 @@ class Submission(models.Model):
         help_text="Where a failed submission failed: hidden-data failures always use quota.",
     )
     attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text="The running attempt renews this; past it the sweeper takes over.")
     image_id = models.CharField(max_length=100, blank=True, help_text="Pinned image digest.")
     is_baseline = models.BooleanField(default=False)
     selected = models.BooleanField(default=False, help_text="Chosen as a final entry.")

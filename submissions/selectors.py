@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from challenges import selectors as challenge_selectors
-from challenges.models import Phase, Team
+from challenges.models import Membership, Phase, Team
 from submissions.exceptions import NotAMember
-from submissions.models import Submission
+from submissions.models import Submission, UploadSession
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,16 @@ def utc_day_start(at: datetime | None = None) -> datetime:
 
 
 def counted_submissions(*, phase: Phase, team: Team) -> QuerySet[Submission]:
-    """Submissions that use quota: not cancelled, not failed by our fault. A failure on the
-    hidden data always counts (else failing would be a free probe of the hidden set); a
-    failure before it (unusable upload, the public sanity run) only where the phase says so."""
-    rows = Submission.objects.filter(phase=phase, team=team, is_baseline=False).exclude(
-        status=Submission.Status.CANCELLED
-    )
+    """Submissions that use the team's quota: the team's own and its members' (in any team),
+    not cancelled, not failed by our fault. A failure on the hidden data always counts (else
+    failing would be a free probe of the hidden set); a failure before it (unusable upload,
+    the public sanity run) only where the phase says so."""
+    # A member's own submissions follow them: leaving and forming a new team does not reset
+    # what they used (their earlier teams' submissions count here too).
+    members = Membership.objects.filter(team=team).values("user_id")
+    rows = Submission.objects.filter(phase=phase, is_baseline=False).filter(
+        Q(team=team) | Q(created_by__in=members)
+    ).exclude(status=Submission.Status.CANCELLED)
     rows = rows.exclude(status=Submission.Status.FAILED, error_class="internal_error")
     if not phase.count_failed:
         rows = rows.exclude(status=Submission.Status.FAILED, failed_lane__in=["upload", "sanity"])
@@ -77,6 +81,21 @@ def team_submissions(*, phase: Phase, team: Team | int) -> QuerySet[Submission]:
 
 def active_submissions() -> QuerySet[Submission]:
     return Submission.objects.filter(Q(status__in=Submission.ACTIVE))
+
+
+def open_uploads(
+    *, user: Any = None, team: Team | None = None, phase: Phase | None = None
+) -> tuple[int, int]:
+    """(count, declared bytes) of unfinished resumable uploads of a user (any phase), or of
+    a team's members in the phase's challenge."""
+    rows = UploadSession.objects.filter(submission__isnull=True)
+    if user is not None:
+        rows = rows.filter(user=user)
+    if team is not None and phase is not None:
+        members = Membership.objects.filter(team=team).values("user_id")
+        rows = rows.filter(user__in=members, phase__challenge_id=phase.challenge_id)
+    totals = rows.aggregate(count=Count("pk"), size=Sum("total_size"))
+    return totals["count"], totals["size"] or 0
 
 
 def require_team(*, phase: Phase, user: Any) -> Team:

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from challenges.models import Phase
 from challenges.visibility import PhaseRights
 from submissions.models import Submission, UploadSession
+from submissions.services import max_upload_bytes
 
 SANITY_LANE = "sanity"  # scoring.models.Run.Lane.SANITY: its logs are always the team's
 
@@ -188,10 +189,17 @@ class SubmissionSelectSerializer(serializers.Serializer):
     )
 
 
+def size_limits() -> str:
+    return ", ".join(f"{kind}: {max_upload_bytes(kind) // 1024**2} MB"
+                     for kind in Phase.Kind.values)
+
+
 class UploadStartSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Phase.Kind.choices)
     filename = serializers.CharField(max_length=255)
-    size = serializers.IntegerField(min_value=1, help_text="Total size of the file in bytes.")
+    size = serializers.IntegerField(
+        min_value=1, help_text=f"Total size of the file in bytes; at most {size_limits()}. "
+        "A person and a team may hold only a few unfinished uploads at once (upload_limit).")
 
 
 class ChunkOffsetSerializer(serializers.Serializer):

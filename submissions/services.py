@@ -36,14 +36,20 @@ from submissions.exceptions import (
     NotAMember,
     PhaseClosed,
     QuotaExceeded,
+    StorageFull,
     SubmissionError,
+    UploadLimit,
 )
 from submissions.models import Submission, UploadSession
 from submissions.uploads import StagedUpload, chunk_path, safe_filename, staging_dir
 
 
 def upload_limits() -> validation.UploadLimits:
-    return validation.UploadLimits(max_image_bytes=settings.HELDOUT_MAX_IMAGE_BYTES)
+    return validation.UploadLimits(
+        max_image_bytes=settings.HELDOUT_MAX_IMAGE_BYTES,
+        max_image_unpacked=settings.HELDOUT_MAX_IMAGE_UNPACKED_BYTES,
+        max_image_ratio=settings.HELDOUT_MAX_IMAGE_RATIO,
+    )
 
 
 def max_upload_bytes(kind: str) -> int:
@@ -56,15 +62,16 @@ def max_upload_bytes(kind: str) -> int:
 
 
 def check_upload_content(*, kind: str, path: Path) -> None:
-    """Shape checks that need no hidden data; raise InvalidUpload."""
+    """Shape checks that need no hidden data and are quick enough for a web request; raise
+    InvalidUpload. Image archives are unpacked by the worker instead (scoring checks them
+    with streaming size and compression limits before loading), so a compressed bomb never
+    ties up a web process."""
     limits = upload_limits()
     if kind == Phase.Kind.PREDICTIONS:
         validation.check_predictions_upload(path, limits=limits)
     elif kind == Phase.Kind.BUNDLE:
         validation.check_bundle(path, limits=limits)
-    elif kind == Phase.Kind.IMAGE:
-        validation.check_image_archive(path, limits=limits)
-    else:
+    elif kind != Phase.Kind.IMAGE:
         raise InvalidUpload(f"Unknown submission kind {kind!r}.")
 
 
@@ -238,20 +245,49 @@ def submission_cancel(*, submission: Submission, user: Any) -> Submission:
 def upload_session_start(
     *, phase: Phase, user: Any, kind: str, filename: str, total_size: int
 ) -> UploadSession:
-    # Refused before gigabytes are sent; submission_create checks both again at finish.
+    """Open a resumable upload. Everything that would refuse the finished file is checked
+    first (before gigabytes are sent), plus caps on what one person and one team may hold
+    open at once and a floor of free disk; submission_create checks the rules again."""
+    team = selectors.require_team(phase=phase, user=user)
     _check_kind(phase=phase, kind=kind)
     _check_window(phase)
+    if not challenge_selectors.has_accepted_terms(challenge=phase.challenge, user=user):
+        raise TermsNotAccepted("Accept the challenge's data-use terms before submitting.")
     if total_size <= 0:
         raise InvalidUpload("The file is empty.")
     if total_size > max_upload_bytes(kind):
         raise InvalidUpload(
             f"The file is larger than the limit of {max_upload_bytes(kind) // 1024**2} MB."
         )
-    session = UploadSession.objects.create(
-        user=user, phase=phase, kind=kind, filename=filename, total_size=total_size
-    )
+    with transaction.atomic():
+        # The team row lock serialises team-mates' starts, so the caps hold under races.
+        Team.objects.select_for_update().get(pk=team.pk)
+        _check_upload_caps(phase=phase, user=user, team=team, total_size=total_size)
+        session = UploadSession.objects.create(
+            user=user, phase=phase, kind=kind, filename=filename, total_size=total_size
+        )
     chunk_path(session.uid).touch()
     return session
+
+
+def _check_upload_caps(*, phase: Phase, user: Any, team: Team, total_size: int) -> None:
+    for owner, held in (("You", selectors.open_uploads(user=user)),
+                        ("Your team", selectors.open_uploads(team=team, phase=phase))):
+        count, size = held
+        cap = (settings.HELDOUT_MAX_OPEN_UPLOADS_PER_USER if owner == "You"
+               else settings.HELDOUT_MAX_OPEN_UPLOADS_PER_TEAM)
+        byte_cap = (settings.HELDOUT_MAX_STAGED_BYTES_PER_USER if owner == "You"
+                    else settings.HELDOUT_MAX_STAGED_BYTES_PER_TEAM)
+        if count >= cap:
+            raise UploadLimit(f"{owner} already have {count} unfinished uploads (the limit); "
+                              "finish or let one expire first.")
+        if size + total_size > byte_cap:
+            raise UploadLimit(f"{owner} would hold more than {byte_cap // 1024**2} MB in "
+                              "unfinished uploads; finish or let one expire first.")
+    free = shutil.disk_usage(staging_dir()).free
+    if free - total_size < settings.HELDOUT_MIN_FREE_DISK_BYTES:
+        raise StorageFull("The platform is short of disk space and accepts no new uploads "
+                          "right now; the organisers have been told. Try again later.")
 
 
 def upload_session_append(
@@ -294,18 +330,22 @@ def upload_session_finish(*, session: UploadSession, team: Team) -> Submission:
     The session itself is the idempotency key, so no other key is taken: a key shared with
     another upload would hand back that upload's submission.
     """
-    session.refresh_from_db()
-    if session.submission_id:
-        return session.submission  # type: ignore[return-value]
-    if session.received != session.total_size:
-        raise InvalidUpload(
-            f"The upload is incomplete ({session.received} of {session.total_size} bytes)."
+    with transaction.atomic():
+        # Concurrent finishes of one upload queue on its row: the first creates the
+        # submission, the others then find and return it.
+        session = UploadSession.objects.select_for_update().select_related(
+            "submission", "phase__challenge").get(pk=session.pk)
+        if session.submission_id:
+            return session.submission  # type: ignore[return-value]
+        if session.received != session.total_size:
+            raise InvalidUpload(
+                f"The upload is incomplete ({session.received} of {session.total_size} bytes)."
+            )
+        staged = _claim_chunks(session)
+        submission = submission_create(
+            phase=session.phase, team=team, user=session.user, kind=session.kind, staged=staged,
         )
-    staged = _claim_chunks(session)
-    submission = submission_create(
-        phase=session.phase, team=team, user=session.user, kind=session.kind, staged=staged,
-    )
-    UploadSession.objects.filter(pk=session.pk).update(submission=submission)
+        UploadSession.objects.filter(pk=session.pk).update(submission=submission)
     return submission
 
 

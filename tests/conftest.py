@@ -21,6 +21,14 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """Throttle counters and locks live in the cache (Redis in the suite): start from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def private_root(settings, tmp_path: Path) -> Path:
     """Each test gets its own private root (hidden data, uploads, staging)."""
     root = tmp_path / "private"

@@ -7,6 +7,8 @@ import nh3
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
+from stats.metrics import DETECTION_METRICS, METRICS
+
 register = template.Library()
 _HEADING = re.compile(r"<(/?)h([1-6])")
 
@@ -38,3 +40,24 @@ def metric(value: float | None) -> str:
 @register.filter
 def get(mapping: dict, key: str):  # type: ignore[no-untyped-def,type-arg]
     return (mapping or {}).get(key)
+
+
+def _metric(name: str):  # type: ignore[no-untyped-def]
+    return METRICS.get(name) or DETECTION_METRICS.get(name)
+
+
+@register.filter
+def metric_title(name: str) -> str:
+    """`auroc` -> `AUROC ↑`: the metric's title with the direction that is better."""
+    found = _metric(name)
+    if found is None:
+        return name
+    return f"{found.title} {'↑' if found.higher_is_better else '↓'}"
+
+
+@register.filter
+def metric_hint(name: str) -> str:
+    found = _metric(name)
+    if found is None:
+        return ""
+    return f"{found.name}: {'higher' if found.higher_is_better else 'lower'} is better"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -66,6 +67,20 @@ def _default_client() -> Any:
     return DockerClient.from_env(version="auto", timeout=DEFAULT_CLIENT_TIMEOUT_S)
 
 
+_SHARED: dict[int, Any] = {}
+
+
+def shared_client() -> Any:
+    """One engine client per worker process (made on first use, never at import): a new
+    client costs an API-version round trip and a connection on every call. Keyed by process
+    id, so a forked worker child makes its own rather than sharing its parent's socket."""
+    pid = os.getpid()
+    client = _SHARED.get(pid)
+    if client is None:
+        client = _SHARED[pid] = _default_client()
+    return client
+
+
 @contextmanager
 def _engine_errors(what: str) -> Iterator[None]:
     try:
@@ -77,9 +92,10 @@ def _engine_errors(what: str) -> Iterator[None]:
 class DockerBackend(Backend):
     """Runs `RunSpec`s on a Docker engine (see the module docstring for the sandbox).
 
-    `client_factory` returns a docker SDK client; one client is made per call and closed
-    afterwards. `keeper_image` holds the /output volume mounted; it defaults to the runtime
-    image of the current recipe (`scoring.images.runtime_image_tag()`), which must exist
+    `client_factory` returns a docker SDK client, made per call and closed afterwards; by
+    default the process's shared client is used (and kept open). `keeper_image` holds the
+    /output volume mounted; it defaults to the runtime image of the current recipe
+    (`scoring.images.runtime_image_tag()`), which must exist
     (`scoring.images.ensure_runtime_image()` at worker start).
     """
 
@@ -89,7 +105,7 @@ class DockerBackend(Backend):
         *,
         keeper_image: str | None = None,
     ) -> None:
-        self._client_factory = client_factory or _default_client
+        self._client_factory = client_factory
         self._keeper_image = keeper_image
 
     # -- Backend contract ------------------------------------------------------------------
@@ -164,6 +180,11 @@ class DockerBackend(Backend):
 
     @contextmanager
     def _client(self) -> Iterator[Any]:
+        if self._client_factory is None:
+            with _engine_errors("connecting"):
+                shared = shared_client()
+            yield shared
+            return
         with _engine_errors("connecting"):
             client = self._client_factory()
         try:

@@ -115,10 +115,20 @@ def _scan_member(tar: tarfile.TarFile, member: tarfile.TarInfo, scan: _ImageScan
         _record_member(tar, member, scan)
 
 
-def _scan_image(path: Path, limit: int) -> _ImageScan:
+def _unpacked_limit(limits: UploadLimits, size: int, gzipped: bool) -> int:
+    """How far the archive may go once uncompressed: a gzipped one at most `max_image_ratio`
+    times its own size (a 1.5 MB gzip bomb is refused at the first large header, before its
+    gigabytes of zeros are inflated), and never past `max_image_unpacked`."""
+    if not gzipped:
+        return min(size, limits.max_image_unpacked)
+    return int(min(limits.max_image_unpacked, limits.max_image_ratio * size))
+
+
+def _scan_image(path: Path, limits: UploadLimits, size: int) -> _ImageScan:
     with path.open("rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
+        limit = _unpacked_limit(limits, size, gzipped)
         scan = _ImageScan()
         try:
             # Stream mode reads forwards only, so a gzipped archive is never held in memory.
@@ -188,5 +198,5 @@ def check_image_archive(path: Path, *, limits: UploadLimits = DEFAULT_LIMITS) ->
     The digest is recomputed from the configuration blob, so it can be trusted to pin the
     image that `docker load` will create.
     """
-    _regular_file_size(path, limits.max_image_bytes, "image archive")
-    return _config_digest(_scan_image(path, limits.max_image_bytes))
+    size = _regular_file_size(path, limits.max_image_bytes, "image archive")
+    return _config_digest(_scan_image(path, limits, size))

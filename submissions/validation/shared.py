@@ -31,6 +31,8 @@ class UploadLimits:
     max_bundle_ratio: float = 200.0  # uncompressed/compressed, per member and overall
     max_bundle_members: int = 10_000
     max_image_bytes: int = 4 * 1024**3
+    max_image_unpacked: int = 16 * 1024**3
+    max_image_ratio: float = 50.0  # uncompressed/compressed for a gzipped archive
 
 
 

@@ -59,7 +59,9 @@ MATRIX: dict[str, tuple[str, str, Any, dict[str, Any]]] = {
         "anonymous": UNAUTH}),
     "start upload": ("post", "challenges/{slug}/phases/{phase}/uploads/",
                      {"kind": "predictions", "filename": "p.csv", "size": 10}, {
-        "member": CREATED, "other_team": CREATED, "organiser": CREATED, "anonymous": UNAUTH}),
+        # a start needs a team (nothing is staged for someone who could never finish)
+        "member": CREATED, "other_team": CREATED, "organiser": (403, "not_a_member"),
+        "anonymous": UNAUTH}),
     "upload status": ("get", "uploads/{upload}/", None, {
         "member": OK, "other_team": HIDDEN, "organiser": HIDDEN, "anonymous": UNAUTH}),
     "upload chunk": ("put", "uploads/{upload}/?offset=0", b"id,", {

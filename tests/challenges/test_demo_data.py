@@ -32,7 +32,7 @@ DEATH_OR_HOSPICE = {"11", "13", "14", "19", "20", "21"}
 LABEL_LIKE = {"label", "readmitted", "patient_nbr", "encounter_id", "severity", "split"}
 PHASE_KEYS = {
     "slug", "title", "opens", "closes", "submission_kinds", "quota", "metrics", "evaluation",
-    "sanity", "limits", "scores", "show_logs",
+    "sanity", "limits", "scores", "show_logs", "score_release",
 }  # fmt: skip
 
 

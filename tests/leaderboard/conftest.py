@@ -111,7 +111,9 @@ def phase(db, readmission_bundle: Path, olga) -> Phase:  # type: ignore[no-untyp
     challenge, _ = import_challenge(readmission_bundle)
     challenge.organisers.add(olga)
     item = challenge.phases.get()
-    Phase.objects.filter(pk=item.pk).update(bootstrap_resamples=B)
+    # Exact scores: these tests are about boards and who sees them; the demo bundle's score
+    # release policy is tested in tests/scoring/test_release_flow.py.
+    Phase.objects.filter(pk=item.pk).update(bootstrap_resamples=B, score_release="exact")
     item.refresh_from_db()
     return item
 

@@ -11,6 +11,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from core import dispatch
 from leaderboards import compute as leaderboard
 from leaderboards import services, tasks
 from leaderboards.models import LeaderboardSnapshot
@@ -45,11 +46,11 @@ def entries(phase, board="public") -> list[dict]:
     return LeaderboardSnapshot.objects.get(phase=phase, board=board).payload["entries"]
 
 
-def test_a_scored_result_requests_a_delayed_recomputation(phase, queued):
+def test_a_scored_result_asks_for_a_recomputation_at_once_in_one_hop(phase, queued):
     before = timezone.now()
-    tasks.refresh_leaderboard(phase_pk=phase.pk)  # what the pipeline calls on success
+    dispatch.refresh_leaderboard(phase.pk)  # what the pipeline calls on success
     (call,) = queued.call_args_list
-    assert call.kwargs["countdown"] == services.LEADERBOARD_COALESCE_SECONDS > 0
+    assert call.kwargs["countdown"] is None  # no fixed delay, no intermediate task
     assert call.kwargs["kwargs"]["phase_pk"] == phase.pk
     assert datetime.fromisoformat(call.kwargs["kwargs"]["requested_at"]) >= before
 
@@ -99,15 +100,34 @@ def test_a_computation_never_overwrites_newer_data(phase, cast):
     assert entries(phase) == []
 
 
-def test_a_busy_phase_defers_the_request_instead_of_computing_twice(phase, cast, queued,
-                                                                     computations):
-    cache.add(f"heldout:leaderboard:{phase.pk}", "1")
-    try:
-        assert services.leaderboard_refresh(phase_pk=phase.pk, requested_at=timezone.now()) \
-            is False
-    finally:
-        cache.delete(f"heldout:leaderboard:{phase.pk}")
+def test_a_busy_phase_folds_requests_into_one_follow_up(phase, cast, queued):
+    """Requests during a computation set a flag; the computation then runs once more."""
+    calls = []
+
+    def computing(*, phase_pk: int) -> bool:
+        calls.append(phase_pk)
+        if len(calls) == 1:  # three results land while the first computation runs
+            for _ in range(3):
+                services.leaderboard_refresh(phase_pk=phase_pk, requested_at=timezone.now())
+        return real(phase_pk=phase_pk)
+
+    real = leaderboard.recompute
+    with mock.patch("leaderboards.compute.recompute", autospec=True, side_effect=computing):
+        assert services.leaderboard_refresh(phase_pk=phase.pk, requested_at=timezone.now())
+    assert calls == [phase.pk, phase.pk]  # the first, and one follow-up for all three
+    safety_nets = [c.kwargs["countdown"] for c in queued.call_args_list]
+    assert safety_nets == [services.LEADERBOARD_LOCK_SECONDS] * 3
+    run_queued(queued)  # the late checks find the boards up to date
+    assert len(calls) == 2
+
+
+def test_a_request_for_a_busy_phase_is_not_lost_if_the_computation_dies(
+    phase, cast, queued, computations
+):
+    cache.add(f"heldout:leaderboard:{phase.pk}", "1")  # a worker that died mid-computation
+    assert services.leaderboard_refresh(phase_pk=phase.pk, requested_at=timezone.now()) is False
     assert computations.call_count == 0 and queued.call_count == 1
+    cache.delete(f"heldout:leaderboard:{phase.pk}")  # its lock expired
     run_queued(queued)
     assert computations.call_count == 1
 
@@ -118,7 +138,7 @@ def test_the_beat_finalises_boards_of_phases_that_closed(phase, cast, queued):
     close_phase(phase)
     tasks.refresh_closed_leaderboards()
     (call,) = queued.call_args_list
-    assert call.kwargs["kwargs"]["phase_pk"] == phase.pk and call.kwargs["countdown"] == 0
+    assert call.kwargs["kwargs"]["phase_pk"] == phase.pk and not call.kwargs["countdown"]
     run_queued(queued)
     payload = LeaderboardSnapshot.objects.get(phase=phase, board="private").payload
     assert payload["final"] is True
@@ -138,8 +158,9 @@ def test_page_views_never_compute(phase, cast, client, computations, olga):
     client.force_login(olga)
     base = f"/challenges/{phase.challenge.slug}/phases/{phase.slug}/"
     key = str(cast.a_best.uid)
-    with (mock.patch("leaderboards.compute.rank_entries", autospec=True, side_effect=ran) as board,
-          mock.patch("stats.ranking.rank_entries", autospec=True, side_effect=ran) as ranking):
+    with (mock.patch("leaderboards.compute.rank_vectors", autospec=True, side_effect=ran) as board,
+          mock.patch("scoring.vectors.resample_values", autospec=True,
+                     side_effect=ran) as ranking):
         for path in ("", "leaderboard/public/", "leaderboard/private/live/",
                      f"leaderboard/public/{key}/", "leaderboard/private/export.csv",
                      "leaderboard/public/export.json"):

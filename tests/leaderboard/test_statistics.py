@@ -52,15 +52,16 @@ def loop_board(y: np.ndarray, scores: dict[str, np.ndarray], names: list[str], s
 
 
 def bayes_factor(leader: np.ndarray, other: np.ndarray, higher: bool) -> float:
-    good = worse = 0
+    """DREAM's K: the leader strictly better over not (equal resamples count against it)."""
+    better = not_better = 0
     for a, b in zip(leader, other, strict=True):
         if math.isnan(a) or math.isnan(b):
             continue
-        if (a >= b) if higher else (a <= b):
-            good += 1
+        if (a > b) if higher else (a < b):
+            better += 1
         else:
-            worse += 1
-    return math.inf if worse == 0 else good / worse
+            not_better += 1
+    return math.inf if not_better == 0 else better / not_better
 
 
 @pytest.mark.parametrize("board", ["public", "private"])

@@ -189,3 +189,17 @@ def test_wrong_ids_on_the_sanity_lane_are_explained(
     assert submission.error_class == "invalid_output"
     assert submission.error_message.startswith("Sanity run on public data:")
     assert "nobody" in submission.error_message
+
+
+def test_a_rescore_skips_the_sanity_lane_it_already_passed(
+    synthetic_phase, team, alice, olga, submit, runtime_image
+):
+    from scoring.services import submission_rescore
+
+    submission = submit(synthetic_phase, team, alice, AGE_MODEL)
+    evaluate(submission.pk)
+    assert submission_rescore(submission=submission, actor=olga)
+    again = evaluate(submission.pk)
+    assert again is not None and again.status == "succeeded", again.error_message
+    lanes = list(again.runs.filter(attempt=2).values_list("lane", flat=True))
+    assert lanes == ["hidden"]  # the same file passed the public sanity set already

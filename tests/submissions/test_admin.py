@@ -35,3 +35,20 @@ def test_the_rescore_action_queues_finished_submissions_again(
     assert (done.status, done.error_class) == ("queued", "")
     assert running.status == "running"  # an active run is never started twice
     queued.assert_called_once_with(done.pk)
+
+
+@pytest.mark.django_db
+def test_an_action_on_ids_that_are_not_ids_is_refused_without_a_server_error(
+    client, olga, phase, team_a
+):
+    done = SubmissionFactory(phase=phase, team=team_a, status="failed", error_class="timeout")
+    client.force_login(olga)
+    url = reverse("admin:submissions_submission_changelist")
+    with mock.patch("core.dispatch.evaluate_submission", autospec=True) as queued:
+        response = client.post(url, {"action": "rescore",
+                                     "_selected_action": [done.pk, "1 OR 1=1"]}, follow=True)
+    assert response.status_code == 200
+    assert "not rows of this list" in response.content.decode()
+    queued.assert_not_called()
+    done.refresh_from_db()
+    assert done.status == "failed"

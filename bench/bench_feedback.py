@@ -1,0 +1,308 @@
+"""Fast feedback, measured against bare `docker run` in this one process (issue #14):
+
+    DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/bench_feedback.py
+
+1. created -> succeeded: `submission_create` then the evaluation pipeline (sanity lane and
+   hidden lane, checksums, validation, metrics, resample vectors, the board's statistics) for
+   a trivial bundle, a new file each time; against `docker run --rm --network none` of the
+   same image, input and predict.py. Medians of --repeat runs.
+2. POST -> visible on the board: an authenticated API POST of the bundle to the board API
+   listing it, with a real Celery worker (a thread of this process) on Redis; against the
+   same bare docker run.
+3. Throughput at --slots parallel slots: --queued trivial submissions scored by a Celery
+   worker with that concurrency, against the same number of bare runs, --slots at a time.
+4. One more result on a --entries-entry board: storing its statistics (its resample
+   vectors) and recomputing both boards from stored vectors; time and peak traced memory.
+   Baseline: the full bootstrap from per-case scores that boards used to run, timed on
+   --baseline-entries entries and scaled linearly to --entries (it is linear in entries).
+
+Each figure is also printed as a `FIGURE` line that bench/run_all.py collects into one table.
+Data: the hidden readmission cases are REAL (../shared/data; the labelled synthetic stand-in
+where absent); the board's entries in 4. are synthetic scores on those cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+VAR = Path(tempfile.mkdtemp(prefix="heldout-bench-feedback-"))
+os.environ.update({"DJANGO_DEBUG": "1", "HELDOUT_VAR_DIR": str(VAR),
+                   "DJANGO_SETTINGS_MODULE": "heldout.settings", "HELDOUT_LOG_LEVEL": "WARNING",
+                   # the bench measures latency, not the API's throttles
+                   **{f"HELDOUT_API_RATE_{who}": "100000/minute"
+                      for who in ("ANON", "USER", "TOKEN", "LOGIN")}})
+for needed in ("DATABASE_URL", "REDIS_URL"):
+    if not os.environ.get(needed):
+        raise SystemExit(f"{needed} must be set (make bench sets it): the worker is real")
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+from celery.contrib.testing.worker import start_worker  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from accounts.services import token_create  # noqa: E402
+from challenges.bundles import import_challenge  # noqa: E402
+from challenges.models import Team  # noqa: E402
+from challenges.services import team_create, terms_accept  # noqa: E402
+from core.storage import private_path  # noqa: E402
+from demo.bundles import build_readmission_bundle, default_data_dir  # noqa: E402
+from heldout.celery import app  # noqa: E402
+from leaderboards.models import LeaderboardSnapshot  # noqa: E402
+from leaderboards.services import leaderboard_refresh  # noqa: E402
+from scoring import vectors  # noqa: E402
+from scoring.arrays import to_bytes  # noqa: E402
+from scoring.images import ensure_runtime_image  # noqa: E402
+from scoring.labels import load_labels, part_mask  # noqa: E402
+from scoring.models import Result  # noqa: E402
+from scoring.pipeline import evaluate  # noqa: E402
+from scoring.scores import score_predictions  # noqa: E402
+from stats.ranking import EntryScores, rank_entries  # noqa: E402
+from submissions import services  # noqa: E402
+from submissions.models import Submission  # noqa: E402
+from submissions.uploads import stage_existing  # noqa: E402
+
+TRIVIAL = """
+import csv, os
+rows = csv.DictReader(open(os.path.join(os.environ.get("HELDOUT_INPUT", "/input"), "features.csv")))
+with open(os.path.join(os.environ.get("HELDOUT_OUTPUT", "/output"), "predictions.csv"), "w") as out:
+    out.write("id,score\\n")
+    for row in rows:
+        out.write(row["id"] + ",0.5\\n")
+# run %d
+"""
+_counter = iter(range(10**9))
+
+
+def figure(name: str, value: float, unit: str, target: str) -> None:
+    print(f"FIGURE\t{name}\t{value:.3f}\t{unit}\t{target}", flush=True)
+
+
+def model(folder: Path) -> Path:
+    """A trivial bundle that is a new file each time (a new model runs its sanity lane)."""
+    path = folder / f"trivial-{next(_counter)}.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("predict.py", TRIVIAL % next(_counter))
+    return path
+
+
+def phase_of(bundle_dir: Path, slug: str, n_test: int | None = None):  # type: ignore[no-untyped-def]
+    """Import the readmission bundle (as `slug`) and open its phase wide for the bench."""
+    built = build_readmission_bundle(bundle_dir, data_dir=default_data_dir(),
+                                     **({"n_test": n_test} if n_test else {}))
+    copy = VAR / slug
+    shutil.copytree(built.path, copy)
+    config = copy / "challenge.yaml"
+    config.write_text(config.read_text().replace("slug: readmission-30d", f"slug: {slug}", 1))
+    challenge, _ = import_challenge(copy)
+    phase = challenge.phases.get()
+    phase.quota_per_day = phase.quota_total = phase.quota_concurrent = 10**6
+    phase.score_release = "exact"
+    phase.selection_limit = 1  # each team's latest entry: every new submission is on the board
+    phase.save()
+    return built, phase
+
+
+def setup():  # type: ignore[no-untyped-def]
+    bundle, phase = phase_of(REPO / "var" / "bench-cache" / "readmission-30d", "bench-lanes")
+    user = get_user_model().objects.create_user("bench", "bench@example.org", "x")
+    terms_accept(challenge=phase.challenge, user=user)
+    return bundle, phase, user, team_create(challenge=phase.challenge, user=user, name="Bench")
+
+
+def bare_once(image: str, inputs: Path) -> float:
+    with tempfile.TemporaryDirectory(prefix="bare-") as tmp:
+        code, output = Path(tmp) / "code", Path(tmp) / "output"
+        code.mkdir()
+        output.mkdir()
+        output.chmod(0o777)
+        (code / "predict.py").write_text(TRIVIAL % 0)
+        started = time.perf_counter()
+        subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", "-v", f"{inputs}:/input:ro",
+             "-v", f"{code}:/submission:ro", "-v", f"{output}:/output", "-w", "/submission",
+             image, "python3", "predict.py"], check=True, capture_output=True)
+        return time.perf_counter() - started
+
+
+def created_to_succeeded(phase, user, team) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    submission = services.submission_create(
+        phase=phase, team=team, user=user, kind="bundle",
+        staged=stage_existing(model(VAR), filename="trivial.zip"))
+    done = evaluate(submission.pk)
+    assert done is not None and done.status == "succeeded", done and done.error_message
+    return time.perf_counter() - started
+
+
+def post_to_board(client: APIClient, phase) -> float:  # type: ignore[no-untyped-def]
+    base = f"/api/v1/challenges/{phase.challenge.slug}/phases/{phase.slug}/"
+    path = model(VAR)
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        posted = client.post(base + "submissions/", {"kind": "bundle", "file": handle},
+                             format="multipart")
+    assert posted.status_code == 201, posted.content
+    key = posted.json()["id"]
+    # The board as the API serves it, read where the API reads it (polling the API itself
+    # would run into its throttle).
+    while key not in board_keys(phase):
+        if time.perf_counter() - started > 300:
+            raise RuntimeError("the submission did not reach the board")
+        time.sleep(0.02)
+    return time.perf_counter() - started
+
+
+def board_keys(phase) -> set[str]:  # type: ignore[no-untyped-def]
+    payload = LeaderboardSnapshot.objects.filter(phase=phase, board="public").values_list(
+        "payload", flat=True).first() or {}
+    return {entry["key"] for entry in payload.get("entries", [])}
+
+
+def throughput(phase, user, team, slots: int, queued: int) -> float:  # type: ignore[no-untyped-def]
+    """Seconds for `queued` submissions scored by a prefork worker with `slots` processes."""
+    env = {**os.environ, "DATABASE_URL": _database_url()}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "heldout", "worker", "-Q", "scoring,default",
+         "--concurrency", str(slots), "--prefetch-multiplier", "1", "-l", "WARNING"],
+        cwd=REPO, env=env)
+    try:
+        time.sleep(5)  # worker start-up is not part of the figure
+        started = time.perf_counter()
+        pks = [services.submission_create(
+            phase=phase, team=team, user=user, kind="bundle",
+            staged=stage_existing(model(VAR), filename="trivial.zip")).pk
+            for _ in range(queued)]
+        while Submission.objects.filter(pk__in=pks, status="succeeded").count() < queued:
+            time.sleep(0.1)
+        return time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def bare_parallel(image: str, inputs: Path, slots: int, queued: int) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(slots) as pool:
+        list(pool.map(lambda _: bare_once(image, inputs), range(queued)))
+    return time.perf_counter() - started
+
+
+def big_board(user, entries: int, baseline_entries: int) -> None:  # type: ignore[no-untyped-def]
+    """Figure 4: one more result on a board of `entries` teams' stored results, on 3,000
+    hidden cases (the size the issue measured 167 s on)."""
+    _, phase = phase_of(REPO / "var" / "bench-cache" / "readmission-3k", "bench-board",
+                        n_test=3000)
+    table = load_labels(phase.evaluation_set)
+    rng = np.random.default_rng(1)
+    base = np.clip(0.3 + 0.2 * table.y + rng.normal(0, 0.2, table.y.size), 0, 1)
+    print(f"\nstoring {entries} results with their statistics...", flush=True)
+    for i in range(entries):
+        _store(phase, user, table, np.clip(base + rng.normal(0, 0.05, base.size), 0, 1), i)
+    leaderboard_refresh(phase_pk=phase.pk)
+    tracemalloc.start()
+    started = time.perf_counter()
+    _store(phase, user, table, base, entries)
+    leaderboard_refresh(phase_pk=phase.pk)
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] / 1024**2
+    tracemalloc.stop()
+    full = _full_recompute(phase, table, baseline_entries) * entries / baseline_entries
+    figure(f"add one result to a {entries}-entry board", elapsed, "s", "<= 1 s")
+    figure("  its peak traced memory", peak, "MB", "<= 300 MB")
+    figure(f"  full per-case bootstrap of that board (scaled from {baseline_entries})", full,
+           "s", "was 167 s")
+
+
+def _store(phase, user, table, scores, n: int) -> None:  # type: ignore[no-untyped-def]
+    team = Team.objects.create(challenge=phase.challenge, name=f"Board team {n}", captain=user)
+    submission = Submission.objects.create(
+        phase=phase, team=team, created_by=user, number=1, kind="bundle",
+        filename="m.zip", file_path="m.zip", sha256=f"{n:064x}", size=1, status="succeeded")
+    blob, subgroups = vectors.pack(vectors.compute(phase, table, scores, None))
+    scored = score_predictions(table, scores, None, metrics=vectors.metric_names(phase),
+                               primary=phase.primary_metric)
+    Result.objects.create(
+        submission=submission, evaluation_set=phase.evaluation_set, metrics=scored.metrics,
+        case_scores=to_bytes(scores), resamples=blob, part_subgroups=subgroups,
+        resample_key=vectors.stats_key(phase))
+
+
+def _full_recompute(phase, table, entries: int) -> float:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(2)
+    started = time.perf_counter()
+    for part in ("public", "private"):
+        mask = part_mask(table, part)
+        rank_entries([EntryScores(str(i), str(i), rng.random(int(mask.sum())))
+                      for i in range(entries)], table.y[mask].astype(np.int64),
+                     primary=phase.primary_metric, secondary=phase.secondary_metrics,
+                     n_resamples=phase.bootstrap_resamples, seed=phase.pk)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--slots", type=int, default=2)
+    parser.add_argument("--queued", type=int, default=20)
+    parser.add_argument("--entries", type=int, default=1000)
+    parser.add_argument("--baseline-entries", type=int, default=50)
+    args = parser.parse_args()
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        run(args)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def run(args: argparse.Namespace) -> None:
+    image = ensure_runtime_image()
+    bundle, phase, user, team = setup()
+    inputs = private_path(phase.evaluation_set.inputs_dir)
+    print(f"{bundle.n_test} hidden cases ({'synthetic' if bundle.synthetic else 'real'})")
+    bare = statistics.median(bare_once(image, inputs) for _ in range(args.repeat))
+    figure("bare docker run (baseline)", bare, "s", "")
+    lane = statistics.median(created_to_succeeded(phase, user, team)
+                             for _ in range(args.repeat))
+    figure("created -> succeeded / bare docker run", lane / bare, "x", "<= 1.3x")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user=user, name='b').key}")
+    with start_worker(app, pool="solo", perform_ping_check=False,
+                      queues=["scoring", "default"], shutdown_timeout=30):
+        board = statistics.median(post_to_board(client, phase) for _ in range(args.repeat))
+    figure("POST -> visible on board / bare docker run", board / bare, "x", "<= 1.6x")
+    platform = throughput(phase, user, team, args.slots, args.queued)
+    bare_n = bare_parallel(image, inputs, args.slots, args.queued)
+    figure(f"throughput at {args.slots} slots / bare runs at {args.slots} parallel",
+           bare_n / platform, "x", ">= 0.8x")
+    big_board(user, args.entries, args.baseline_entries)
+
+
+if __name__ == "__main__":
+    threading.excepthook = lambda exc: print("thread failed:", exc.exc_value)
+    main()

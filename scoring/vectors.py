@@ -1,0 +1,116 @@
+"""Per-result statistics for leaderboards, computed once, where the per-case scores live.
+
+For each part a board is computed on ("public"/"private", or "all"), a result keeps:
+- its metric values on the phase's B paired resamples (the resample indices depend only on
+  the phase's seed and the part's number of cases, so every entry is resampled alike), and
+- the primary metric per subgroup cell, with the cell's counts.
+
+A board then combines stored vectors (stats.ranking.rank_vectors): a new result costs one
+entry's bootstrap, a recomputation without new results costs reading vectors. This is the
+shape a data station returns too: aggregates only, no per-case values.
+
+Vectors are float64, not float32: boards then equal a full recomputation from per-case
+scores to the last bits of summation order (the tests compare), at 8 KB per metric and part
+for B = 1000.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from challenges.models import Phase
+from scoring.arrays import from_bytes
+from scoring.labels import LabelTable, part_mask, parts
+from stats.metrics import get_metric
+from stats.ranking import resample_values
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class PartStats:
+    samples: dict[str, np.ndarray]
+    subgroups: dict[str, dict[str, dict[str, Any]]]  # column -> value -> n, n_positive, score
+
+
+def metric_names(phase: Phase) -> list[str]:
+    return list(dict.fromkeys([phase.primary_metric, *phase.secondary_metrics]))
+
+
+def stats_key(phase: Phase) -> str:
+    """What stored vectors were computed for; another key means they must be recomputed."""
+    return f"v{VERSION}:{phase.bootstrap_resamples}:{phase.pk}:{','.join(metric_names(phase))}"
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _subgroups(table: LabelTable, mask: np.ndarray, scores: np.ndarray,
+               labels: np.ndarray | None, primary: str) -> dict[str, dict[str, dict[str, Any]]]:
+    metric, y = get_metric(primary), table.y[mask]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for column, values in table.subgroups.items():
+        part = values[mask]
+        out[column] = {}
+        for value in sorted(set(part.tolist())):
+            inside = part == value
+            lab = None if labels is None else labels[inside]
+            out[column][str(value)] = {
+                "n": int(inside.sum()), "n_positive": int(y[inside].sum()),
+                "score": _finite(metric(y[inside], scores[inside], lab)),
+            }
+    return out
+
+
+def compute(phase: Phase, table: LabelTable, scores: np.ndarray,
+            labels: np.ndarray | None) -> dict[str, PartStats]:
+    out = {}
+    for part in parts(table):
+        mask = part_mask(table, part)
+        if not mask.any():
+            continue
+        y, s = table.y[mask], scores[mask]
+        lab = None if labels is None else labels[mask]
+        out[part] = PartStats(
+            samples=resample_values(y, s, lab, metric_names(phase),
+                                    n_resamples=phase.bootstrap_resamples, seed=phase.pk),
+            subgroups=_subgroups(table, mask, s, lab, phase.primary_metric),
+        )
+    return out
+
+
+def pack(stats: dict[str, PartStats]) -> tuple[bytes, dict[str, Any]]:
+    """(npz bytes of every part's vectors, JSON of every part's subgroup cells)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{part}|{name}": values for part, item in stats.items()
+                        for name, values in item.samples.items()})
+    return buffer.getvalue(), {part: item.subgroups for part, item in stats.items()}
+
+
+def unpack(blob: bytes | memoryview, subgroups: dict[str, Any]) -> dict[str, PartStats]:
+    with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as stored:
+        samples: dict[str, dict[str, np.ndarray]] = {}
+        for key in stored.files:
+            part, name = key.split("|", 1)
+            samples.setdefault(part, {})[name] = stored[key]
+    return {part: PartStats(values, subgroups.get(part, {})) for part, values in samples.items()}
+
+
+def of_result(result: Any, phase: Phase, table: LabelTable) -> dict[str, PartStats]:
+    """A result's stored statistics, computed (and stored) first when missing or stale: a
+    result scored before vectors existed, or after the phase changed B or its metrics."""
+    if result.resample_key == stats_key(phase) and result.resamples is not None:
+        return unpack(result.resamples, result.part_subgroups)
+    scores = from_bytes(result.case_scores)
+    labels = None if result.case_labels is None else from_bytes(result.case_labels)
+    stats = compute(phase, table, scores, labels)
+    blob, subgroups = pack(stats)
+    type(result).objects.filter(pk=result.pk).update(
+        resamples=blob, part_subgroups=subgroups, resample_key=stats_key(phase))
+    return stats
