@@ -21,11 +21,16 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
 from challenges import lifecycle, selectors
 from challenges.exceptions import BundleError, ChallengeError, NotReady
@@ -102,8 +107,9 @@ def import_view(model_admin: Any, request: HttpRequest) -> HttpResponse:
         model_admin, request, form=form, problems=problems, title="Import a challenge bundle"))
 
 
-@require_POST
 def publish_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     challenge = _organised(request, object_id)
     try:
         lifecycle.challenge_publish(challenge=challenge, actor=request.user)
@@ -116,8 +122,9 @@ def publish_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
     return redirect("admin:challenges_challenge_change", challenge.pk)
 
 
-@require_POST
 def unpublish_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     challenge = _organised(request, object_id)
     lifecycle.challenge_unpublish(challenge=challenge, actor=request.user)
     messages.success(request, f"“{challenge.title}” is a draft again (organisers only).")

@@ -41,10 +41,9 @@ class BundleError(Exception):
         self.problems = problems
 
 
-class NotReady(ChallengeError):
-    """A draft cannot be published yet; `problems` lists what is missing."""
-
-    code, status = "not_ready", 409
+class NotReady(Exception):
+    """A draft cannot be published yet; `problems` lists what is missing. Raised only to the
+    admin's publish button (like BundleError), so it is no API error code."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__(" ".join(problems))

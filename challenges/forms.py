@@ -15,3 +15,7 @@ class InvitationForm(forms.Form):
 
 class CaptainForm(forms.Form):
     user_id = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class TeamRenameForm(forms.Form):
+    name = forms.CharField(max_length=80, label="New name")

@@ -151,11 +151,20 @@ def _mail_invitation(invitation: Invitation, *, inviter: AbstractBaseUser, link:
     )
 
 
-def _check_invitation(invitation: Invitation, user: AbstractBaseUser) -> None:
+def invitation_ended_message(invitation: Invitation) -> str:
+    """Why `invitation` can no longer be accepted, or "" while it is open."""
     if invitation.used_at is not None:
-        raise InvitationInvalid("This invitation has already been used.")
+        return "This invitation has already been used."
     if invitation.expires_at <= timezone.now():
-        raise InvitationInvalid("This invitation has expired; ask the captain for a new one.")
+        return ("This invitation was cancelled or has expired; ask the team's captain for a "
+                "new one.")
+    return ""
+
+
+def _check_invitation(invitation: Invitation, user: AbstractBaseUser) -> None:
+    ended = invitation_ended_message(invitation)
+    if ended:
+        raise InvitationInvalid(ended)
     email = (getattr(user, "email", "") or "").lower()
     if invitation.email and invitation.email != email:
         raise InvitationInvalid("This invitation was sent to a different e-mail address.")
@@ -180,6 +189,69 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
     audit_record(verb="team.joined", actor=user, challenge=team.challenge,
                  target=f"team:{team.pk}", data={"via": "invitation"})
     return membership
+
+
+@transaction.atomic
+def invitation_accept_with_terms(
+    *, token: str, user: AbstractBaseUser, terms_version: int | None = None
+) -> Membership:
+    """Accept the challenge's terms and join through the invitation in one step: both or
+    neither (a refused invitation leaves no acceptance behind). `terms_version`, the version
+    the person read, must still be the current one."""
+    invitation = Invitation.objects.select_related("team__challenge").filter(token=token).first()
+    if invitation is None:
+        raise InvitationInvalid("This invitation link is not valid.")
+    challenge = invitation.team.challenge
+    if terms_version is not None and terms_version != challenge.terms_version:
+        raise TermsNotAccepted("The terms changed while you read them; read them again.")
+    terms_accept(challenge=challenge, user=user)
+    return invitation_accept(token=token, user=user)
+
+
+@transaction.atomic
+def invitation_cancel(*, invitation_pk: int, team: Team, user: AbstractBaseUser) -> Invitation:
+    """End an unused invitation of `team` now. The row stays (who invited whom, when) and
+    its link answers that it was cancelled or expired; used ones are history, not cancelled.
+    """
+    team = _locked_team(team.pk)
+    _require_captain(team, user)
+    invitation = team.invitations.select_for_update().filter(pk=invitation_pk).first()
+    if invitation is None:
+        raise TeamError("There is no such invitation for this team.")
+    if invitation.used_at is not None:
+        raise TeamError("This invitation has already been used; it cannot be cancelled.")
+    now = timezone.now()
+    if invitation.expires_at > now:
+        invitation.expires_at = now
+        invitation.save(update_fields=["expires_at"])
+        audit_record(verb="invitation.cancelled", actor=user, challenge=team.challenge,
+                     target=f"team:{team.pk}",
+                     data={"invitation": invitation.pk, "email": invitation.email})
+    return invitation
+
+
+@transaction.atomic
+def team_rename(*, team: Team, user: AbstractBaseUser, name: str) -> Team:
+    """Rename the team (captain only); names stay unique per challenge, ignoring case."""
+    team = _locked_team(team.pk)
+    _require_captain(team, user)
+    name = name.strip()
+    if not name:
+        raise TeamError("Give your team a name.")
+    if len(name) > Team._meta.get_field("name").max_length:
+        raise TeamError("A team name has at most 80 characters.")
+    old = team.name
+    if name == old:
+        return team
+    team.name = name
+    try:
+        with transaction.atomic():
+            team.save(update_fields=["name"])
+    except IntegrityError:
+        raise TeamError(f"A team called “{name}” already exists in this challenge.") from None
+    audit_record(verb="team.renamed", actor=user, challenge=team.challenge,
+                 target=f"team:{team.pk}", data={"from": old, "to": name})
+    return team
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from challenges import selectors, services, starter_kit
 from challenges.exceptions import ChallengeError
-from challenges.forms import CaptainForm, InvitationForm, TeamCreateForm
+from challenges.forms import CaptainForm, InvitationForm, TeamCreateForm, TeamRenameForm
 from challenges.models import Challenge, Invitation, JoinRequest, Team
 from core.models import AuditEvent
 from core.storage import private_path
@@ -25,6 +25,10 @@ from core.storage import private_path
 # Challenges whose valid invitation this session opened: an invite-only challenge is hidden
 # from non-members, yet an invitee must read and accept its terms before joining.
 INVITED_SESSION_KEY = "challenges.invited"
+# The invitation an anonymous visitor opened: after signing up (with mandatory e-mail
+# verification the `next` link is lost on the way through the confirmation mail and the
+# login form) the first visit to the challenge list, where a login lands, returns there.
+PENDING_INVITATION_SESSION_KEY = "challenges.pending_invitation"
 
 
 def _challenge(request: HttpRequest, slug: str) -> Challenge:
@@ -41,6 +45,11 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 
 def challenge_list(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        token = request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
+        pending = Invitation.objects.filter(token=token).first() if token else None
+        if pending is not None and not services.invitation_ended_message(pending):
+            return redirect(pending)
     challenges = selectors.challenge_list(user=request.user)
     return render(request, "challenges/list.html", {"challenges": challenges})
 
@@ -141,8 +150,10 @@ def team_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     context = {
         "team": team, "challenge": team.challenge, "members": members,
         "is_member": is_member, "is_captain": team.captain_id == user.pk,
-        "invitations": team.invitations.filter(used_at__isnull=True).order_by("-created_at")
-        if team.captain_id == user.pk else [],
+        "invitations": team.invitations.filter(used_at__isnull=True,
+                                               expires_at__gt=timezone.now())
+        .order_by("-created_at") if team.captain_id == user.pk else [],
+        "rename_form": TeamRenameForm(initial={"name": team.name}),
         "join_requests": team.join_requests.filter(status=JoinRequest.Status.PENDING)
         .select_related("user") if team.captain_id == user.pk else [],
         "invite_form": InvitationForm(),
@@ -176,6 +187,31 @@ def team_invite(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                                    site_url=request.build_absolute_uri("/"))
 
     _run(request, invite, f"Invitation created{' and sent to ' + email if email else ''}.")
+    return redirect(team)
+
+
+@login_required
+@require_POST
+def team_rename(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    team = _team(request, slug, pk)
+    form = TeamRenameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give your team a name of at most 80 characters.")
+        return redirect(team)
+    name = form.cleaned_data["name"].strip()
+    _run(request, lambda: services.team_rename(team=team, user=request.user, name=name),
+         f"The team is now called “{name}”.")
+    return redirect(team)
+
+
+@login_required
+@require_POST
+def invitation_cancel(request: HttpRequest, slug: str, pk: int, invitation_pk: int
+                      ) -> HttpResponse:
+    team = _team(request, slug, pk)
+    _run(request, lambda: services.invitation_cancel(
+        invitation_pk=invitation_pk, team=team, user=request.user),
+        "Invitation cancelled: its link no longer works.")
     return redirect(team)
 
 
@@ -226,24 +262,47 @@ def join_request_decide(request: HttpRequest, slug: str, pk: int, request_pk: in
     return redirect(team)
 
 
+def _remember_invitation(request: HttpRequest, item: Invitation, ended: str) -> None:
+    invited = request.session.get(INVITED_SESSION_KEY, [])
+    if not ended and item.team.challenge_id not in invited:
+        request.session[INVITED_SESSION_KEY] = [*invited, item.team.challenge_id]
+    if request.user.is_authenticated or ended:
+        request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
+    else:
+        request.session[PENDING_INVITATION_SESSION_KEY] = item.token
+
+
+def _accept_invitation(request: HttpRequest, item: Invitation) -> bool:
+    """Join; with `terms_version` in the form (the terms shown on the page), accept those
+    terms and join in one transaction."""
+    version = request.POST.get("terms_version", "")
+
+    def accept() -> None:
+        if version:
+            services.invitation_accept_with_terms(
+                token=item.token, user=request.user,
+                terms_version=int(version) if version.isdigit() else -1)
+        else:
+            services.invitation_accept(token=item.token, user=request.user)
+
+    return _run(request, accept, f"Welcome to team {item.team.name}!")
+
+
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     item = Invitation.objects.select_related("team__challenge").filter(token=token).first()
     if item is None or (item.team.challenge.is_draft and not selectors.is_organiser(
             challenge=item.team.challenge, user=request.user)):
         raise Http404("This invitation link is not valid.")
-    invited = request.session.get(INVITED_SESSION_KEY, [])
-    if (item.used_at is None and item.expires_at > timezone.now()
-            and item.team.challenge_id not in invited):
-        request.session[INVITED_SESSION_KEY] = [*invited, item.team.challenge_id]
+    ended = services.invitation_ended_message(item)
+    _remember_invitation(request, item, ended)
     if request.method == "POST" and request.user.is_authenticated:
-        accepted = _run(request, lambda: services.invitation_accept(token=token, user=request.user),
-                        f"Welcome to team {item.team.name}!")
-        if accepted:
+        if _accept_invitation(request, item):
             return redirect(item.team)
+        ended = services.invitation_ended_message(item)
     accepted_terms = selectors.has_accepted_terms(challenge=item.team.challenge, user=request.user)
     return render(request, "challenges/invitation.html",
                   {"invitation": item, "team": item.team, "challenge": item.team.challenge,
-                   "accepted_terms": accepted_terms})
+                   "accepted_terms": accepted_terms, "ended": ended})
 
 
 @login_required

@@ -47,7 +47,9 @@ def run_in_runtime_image(
             command=tuple(command),
             submission_dir=staged,
         )
-        result = DockerBackend().run(spec)
+        backend = DockerBackend()
+        result = backend.run(spec)
+        backend.wait_for_cleanup()
     if result.exit_code != 0:
         raise BackendError(f"{' '.join(command)} failed in the runtime image:\n{result.log_tail}")
     return result

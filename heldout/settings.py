@@ -200,6 +200,8 @@ HELDOUT_CONTAINER_PREFIX = env_str("HELDOUT_CONTAINER_PREFIX", "heldout-run-")
 HELDOUT_MAX_IMAGE_BYTES = env_int("HELDOUT_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1)
 HELDOUT_UPLOAD_EXPIRY_HOURS = env_int("HELDOUT_UPLOAD_EXPIRY_HOURS", 24, minimum=1)
 HELDOUT_DATA_DIR = env_str("HELDOUT_DATA_DIR")
+# Scheme and host for absolute links in e-mails sent outside a request (notifications).
+HELDOUT_SITE_URL = env_str("HELDOUT_SITE_URL", "http://127.0.0.1:8000")
 HELDOUT_SUBGROUP_MIN_CASES = env_int("HELDOUT_SUBGROUP_MIN_CASES", 20, minimum=1)
 HELDOUT_SUBGROUP_MIN_POSITIVES = env_int("HELDOUT_SUBGROUP_MIN_POSITIVES", 10, minimum=1)
 # A running evaluation holds a lease that its worker renews every HELDOUT_HEARTBEAT_SECONDS;

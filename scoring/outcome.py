@@ -80,10 +80,11 @@ class Heartbeat:
 
 def finish(
     *, submission: Submission, attempt: int, status: str, error_class: str = "",
-    message: str = "", lane: str = "", actor: object = None,
+    message: str = "", lane: str = "", actor: object = None, refresh_board: bool = True,
 ) -> bool:
     """End attempt `attempt` of `submission` with `status`. Returns False (and changes
-    nothing) when the attempt is stale or the submission already ended."""
+    nothing) when the attempt is stale or the submission already ended. `refresh_board`
+    False: the caller asks for the board itself (after storing the board's statistics)."""
     with transaction.atomic():
         moved = Submission.update_status(
             submission.pk, to=status, attempt=attempt, error_class=error_class,
@@ -98,11 +99,11 @@ def finish(
                      challenge=submission.phase.challenge, target=f"submission:{submission.pk}",
                      data={"error_class": error_class, "attempt": attempt, "lane": lane})
         phase_pk = submission.phase_id
-        transaction.on_commit(lambda: after_finish(submission.pk, phase_pk))
+        transaction.on_commit(lambda: after_finish(submission.pk, phase_pk, refresh_board))
     return True
 
 
-def after_finish(submission_pk: int, phase_pk: int) -> None:
+def after_finish(submission_pk: int, phase_pk: int, refresh_board: bool = True) -> None:
     dispatch.send(NOTIFY_TEAM, submission_pk=submission_pk)
-    # Every final status can change a board (a failed re-score removes an entry).
-    dispatch.refresh_leaderboard(phase_pk)
+    if refresh_board:  # every final status can change a board (a failed re-score removes one)
+        dispatch.refresh_leaderboard(phase_pk)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from challenges.models import EvaluationSet, Phase
+from core import dispatch
 from core.services import audit_record
 from core.storage import private_path
 from scoring import collusion, outcome, vectors
@@ -106,11 +107,13 @@ def evaluate(submission_pk: int, *, backend: Backend | None = None) -> Submissio
         logger.info("submission %s is not queued; nothing to do", submission_pk)
         return None
     workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix(submission.pk, submission.attempts)))
+    backend = backend or get_backend()
     try:
         with outcome.Heartbeat(submission.pk, submission.attempts):
-            _attempt(submission, backend or get_backend(), workdir)
+            _attempt(submission, backend, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        backend.wait_for_cleanup()  # the outcome is stored already; containers go now
     submission.refresh_from_db()
     return submission
 
@@ -181,8 +184,9 @@ def _prepare(submission: Submission, backend: Backend, workdir: Path) -> Runnabl
         except InvalidUpload as error:
             raise RunFailed(Error.INVALID_UPLOAD, error.message, UPLOAD) from None
         return Runnable(ensure_runtime_image(), ("python3", "predict.py"), folder)
+    image = _load_image(submission, backend, upload)  # checks the archive before the engine
     ensure_runtime_image()  # the /output keeper container runs from it for images too
-    return Runnable(_load_image(submission, backend, upload), None, None)
+    return Runnable(image, None, None)
 
 
 def _load_image(submission: Submission, backend: Backend, upload: Path) -> str:
@@ -360,9 +364,6 @@ def _store_result(
     released, source = score_release.release(
         submission=submission, table=table, exact=scored.metrics, scores=predictions.scores,
         labels=predictions.labels)
-    # The board's statistics for this result, once, here where the per-case scores live.
-    resamples, part_subgroups = vectors.pack(
-        vectors.compute(phase, table, predictions.scores, predictions.labels))
     with transaction.atomic():
         if not Submission.objects.select_for_update().filter(
                 pk=submission.pk, attempts=submission.attempts, status=Status.SCORING).exists():
@@ -372,12 +373,28 @@ def _store_result(
             "subgroups": scored.subgroups, "case_scores": to_bytes(predictions.scores),
             "case_labels": None if predictions.labels is None else to_bytes(predictions.labels),
             "released": released, "released_from": source,
-            "resamples": resamples, "part_subgroups": part_subgroups,
-            "resample_key": vectors.stats_key(phase),
+            "resamples": None, "part_subgroups": {}, "resample_key": "",
         })
         audit_record(verb="score.released", challenge=phase.challenge,
                      target=f"submission:{submission.pk}",
                      data={"policy": phase.score_release, "released": released, "from": source})
         outcome.finish(submission=submission, attempt=submission.attempts,
-                       status=Status.SUCCEEDED)
+                       status=Status.SUCCEEDED, refresh_board=False)
+    # After the team has its result: the board's statistics for it, once, here where the
+    # per-case scores live; then the board.
+    try:
+        _store_vectors(submission, table, predictions)
+    except Exception:  # the result stands; the board computes them itself (vectors.of_result)
+        logger.exception("could not store the board statistics of submission %s", submission.pk)
+    dispatch.refresh_leaderboard(phase.pk)
     collusion.flag_submission(submission, predictions.scores)
+
+
+def _store_vectors(submission: Submission, table: labels_io.LabelTable,
+                   predictions: validation.Predictions) -> None:
+    phase = submission.phase
+    resamples, part_subgroups = vectors.pack(
+        phase, vectors.compute(phase, table, predictions.scores, predictions.labels))
+    Result.objects.filter(submission=submission).update(
+        resamples=resamples, part_subgroups=part_subgroups,
+        resample_key=vectors.stats_key(phase))

@@ -149,6 +149,6 @@ def notify_team(*, submission_pk: int) -> None:
         f"#{submission.number} {outcome}",
         message=f"Submission #{submission.number} of team {submission.team.name} in "
         f"“{submission.phase.title}” has {outcome}.\n\n{submission.error_message}\n\n"
-        f"Details: {submission.get_absolute_url()}",
+        f"Details: {settings.HELDOUT_SITE_URL.rstrip('/')}{submission.get_absolute_url()}",
         from_email=None, recipient_list=recipients,
     )

@@ -118,7 +118,25 @@ function detectKind(form) {
   });
 }
 
+// "Copy link" buttons: the clipboard where the browser allows it (a secure context, the
+// user's permission); otherwise select the link in its box so the user copies it by hand.
+// Without JavaScript the box and the plain link next to it remain.
+function setupCopy(button) {
+  const box = button.parentElement.querySelector("input.copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(button.dataset.copy);
+      button.textContent = "Copied";
+    } catch (error) {
+      if (box) { box.focus(); box.select(); }
+      button.textContent = "Select and copy the link";
+    }
+    setTimeout(() => { button.textContent = "Copy link"; }, 4000);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("button[data-copy]").forEach(setupCopy);
   document.querySelectorAll("[data-poll-url]").forEach(pollLive);
   const form = document.querySelector("#upload-form");
   if (form) { setupUpload(form); detectKind(form); }

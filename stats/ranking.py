@@ -436,6 +436,19 @@ def percentile_interval(values: FloatArray) -> Interval:
     return Interval(float(low), float(high))
 
 
+def _intervals(samples: Sequence[FloatArray]) -> list[Interval]:
+    """`percentile_interval` of every entry: one percentile along the stacked vectors of the
+    entries without undefined resamples (the same linear interpolation, row by row), and
+    `percentile_interval` itself for the few with some."""
+    if not samples:
+        return []
+    matrix = np.vstack(samples)
+    undefined = np.isnan(matrix).any(axis=1)
+    low, high = np.percentile(matrix, [2.5, 97.5], axis=1)
+    return [percentile_interval(matrix[i]) if undefined[i] else Interval(float(a), float(b))
+            for i, (a, b) in enumerate(zip(low, high, strict=True))]
+
+
 def bayes_factor(leader: FloatArray, other: FloatArray, higher_is_better: bool) -> float:
     """DREAM K: resamples where the leader is strictly better over those where it is not."""
     usable = ~(np.isnan(leader) | np.isnan(other))
@@ -551,6 +564,7 @@ def rank_vectors(
     ranks = _ranks(order, sort_keys, [e.is_baseline for e in entries])
     leader = next((i for i in order if not entries[i].is_baseline), None)
     higher = get_metric(primary).higher_is_better
+    intervals = {n: _intervals([e.samples[n] for e in entries]) for n in names}
     board = []
     for i, rank in zip(order, ranks, strict=True):
         entry, k = entries[i], None
@@ -558,8 +572,7 @@ def rank_vectors(
             k = bayes_factor(entries[leader].samples[primary], entry.samples[primary], higher)
         board.append(RankedEntry(
             key=entry.key, team=entry.team, is_baseline=entry.is_baseline, rank=rank,
-            metrics=dict(entry.metrics),
-            intervals={n: percentile_interval(entry.samples[n]) for n in names},
+            metrics=dict(entry.metrics), intervals={n: intervals[n][i] for n in names},
             bayes_factor=k, tied_with_leader=k is not None and k < tie_threshold,
         ))
     return Board(entries=tuple(board), n_cases=n_cases, n_resamples=n_resamples, seed=seed)

@@ -1,4 +1,4 @@
-"""REST API for submissions, final-entry selection, quotas and resumable uploads.
+"""REST API for submissions, final-entry selection, notes, quotas and resumable uploads.
 
 Every write goes through submissions.services (window, kind, membership, terms and quota
 checks under the team's row lock); every read is scoped by submissions.selectors, exactly as
@@ -33,6 +33,7 @@ from submissions.serializers import (
     QuotaSerializer,
     SubmissionCreateSerializer,
     SubmissionDetailSerializer,
+    SubmissionNoteSerializer,
     SubmissionSelectSerializer,
     SubmissionSerializer,
     UploadSessionSerializer,
@@ -80,15 +81,8 @@ def submission_body(
 
 
 def viewable_submission(request: Request, uid: Any) -> tuple[Submission, PhaseRights]:
-    """404 unless the user is on the submission's team or organises its challenge; the same
-    answer whether it does not exist or is not theirs."""
-    submission: Submission | None = submission_queryset().filter(uid=uid).first()
-    if submission is None:
-        raise NotFound("No such submission.")
-    rights = phase_rights(phase=submission.phase, user=request.user)
-    if not rights.can_view_submission(submission):
-        raise NotFound("No such submission.")
-    return submission, rights
+    """selectors.viewable_submission; its Http404 becomes the API's JSON not_found."""
+    return selectors.viewable_submission(user=request.user, uid=uid)
 
 
 @extend_schema(tags=["submissions"])
@@ -160,6 +154,19 @@ class SubmissionSelect(APIView):
         submission = services.submission_select(
             submission=submission, user=request.user, selected=data.validated_data["selected"],
         )
+        return Response(submission_body(request, submission, rights=rights))
+
+
+class SubmissionNote(APIView):
+    @extend_schema(tags=["submissions"], request=SubmissionNoteSerializer,
+                   responses=SubmissionSerializer,
+                   summary="Set or clear your team's note on a submission")
+    def post(self, request: Request, id: Any) -> Response:  # noqa: A002
+        data = SubmissionNoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission, rights = viewable_submission(request, id)
+        submission = services.submission_note(
+            submission=submission, user=request.user, note=data.validated_data["note"])
         return Response(submission_body(request, submission, rights=rights))
 
 
@@ -272,6 +279,7 @@ urlpatterns = [
     path("submissions/<uuid:id>/", SubmissionDetail.as_view(), name="submission-detail"),
     path("submissions/<uuid:id>/select/", SubmissionSelect.as_view(), name="submission-select"),
     path("submissions/<uuid:id>/cancel/", SubmissionCancel.as_view(), name="submission-cancel"),
+    path("submissions/<uuid:id>/note/", SubmissionNote.as_view(), name="submission-note"),
     path("uploads/<uuid:id>/", UploadChunk.as_view(), name="upload-detail"),
     path("uploads/<uuid:id>/finish/", UploadFinish.as_view(), name="upload-finish"),
 ]

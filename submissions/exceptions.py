@@ -28,6 +28,12 @@ class QuotaExceeded(SubmissionError):
     code, status = "quota_exceeded", 429
 
 
+class NoteTooLong(SubmissionError):
+    """A submission note past NOTE_MAX_LENGTH: the same code as any other invalid field."""
+
+    code, status = "invalid_input", 400
+
+
 class InvalidUpload(SubmissionError):
     """The uploaded file is unusable (bad zip, bad archive, bad CSV shape, too large)."""
 

@@ -13,6 +13,9 @@ from django.utils import timezone
 
 from challenges.models import Phase, Team
 
+# A note is a reminder for the team, not documentation: short enough for a table cell.
+NOTE_MAX_LENGTH = 500
+
 
 class Submission(models.Model):
     class Status(models.TextChoices):
@@ -64,6 +67,10 @@ class Submission(models.Model):
     image_id = models.CharField(max_length=100, blank=True, help_text="Pinned image digest.")
     is_baseline = models.BooleanField(default=False)
     selected = models.BooleanField(default=False, help_text="Chosen as a final entry.")
+    note = models.CharField(
+        max_length=NOTE_MAX_LENGTH, blank=True,
+        help_text="The team's own short note on what this model is "
+        "(the team and organisers see it).")
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
+from django.http import Http404
 from django.utils import timezone
 
 from challenges import selectors as challenge_selectors
 from challenges.models import Membership, Phase, Team
+from challenges.visibility import PhaseRights, phase_rights
 from submissions.exceptions import NotAMember
 from submissions.models import Submission, UploadSession
 
@@ -104,3 +106,21 @@ def require_team(*, phase: Phase, user: Any) -> Team:
     if team is None:
         raise NotAMember("Join or create a team in this challenge first.")
     return team
+
+
+def viewable_submission(*, user: Any, uid: Any) -> tuple[Submission, PhaseRights]:
+    """The submission with the viewer's rights, or Http404 unless the user is on its team or
+    organises its challenge (the same answer whether it does not exist or is not theirs).
+    Pages and the API both find submissions here."""
+    submission = (
+        Submission.objects.select_related("phase__challenge", "team", "created_by", "result")
+        .defer("result__case_scores", "result__case_labels", "result__subgroups",
+               "result__resamples", "result__part_subgroups")
+        .filter(uid=uid).first()
+    )
+    if submission is None:
+        raise Http404("No such submission.")
+    rights = phase_rights(phase=submission.phase, user=user)
+    if not rights.can_view_submission(submission):
+        raise Http404("No such submission.")
+    return submission, rights

@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from challenges.models import Phase
 from challenges.visibility import PhaseRights
-from submissions.models import Submission, UploadSession
+from submissions.models import NOTE_MAX_LENGTH, Submission, UploadSession
 from submissions.services import max_upload_bytes
 
 SANITY_LANE = "sanity"  # scoring.models.Run.Lane.SANITY: its logs are always the team's
@@ -53,7 +53,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
         model = Submission
         fields = [
             "id", "number", "challenge", "phase", "team", "kind", "filename", "sha256", "size",
-            "status", "error_class", "error_message", "selected", "is_baseline", "created_by",
+            "status", "error_class", "error_message", "selected", "note", "is_baseline",
+            "created_by",
             "created_at", "started_at", "finished_at", "scores_visible", "metrics", "url",
         ]
         read_only_fields = fields
@@ -186,6 +187,14 @@ class SubmissionCreateSerializer(serializers.Serializer):
 class SubmissionSelectSerializer(serializers.Serializer):
     selected = serializers.BooleanField(
         default=True, help_text="true to mark a final entry, false to unmark it."
+    )
+
+
+class SubmissionNoteSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        max_length=NOTE_MAX_LENGTH, allow_blank=True, trim_whitespace=True,
+        help_text=f"The team's note on this submission (at most {NOTE_MAX_LENGTH} characters); "
+        "an empty string clears it.",
     )
 
 

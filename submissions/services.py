@@ -1,5 +1,5 @@
 """Writes for submissions: create (window, kind, membership, terms, quota under a row lock),
-cancel, final-entry selection and resumable uploads.
+cancel, final-entry selection, the team's notes and resumable uploads.
 
 Quotas are checked and the per-team number assigned while holding a lock on the team row,
 so concurrent uploads by team-mates are serialised and can never exceed a quota; the
@@ -34,13 +34,14 @@ from submissions.exceptions import (
     InvalidUpload,
     KindNotAllowed,
     NotAMember,
+    NoteTooLong,
     PhaseClosed,
     QuotaExceeded,
     StorageFull,
     SubmissionError,
     UploadLimit,
 )
-from submissions.models import Submission, UploadSession
+from submissions.models import NOTE_MAX_LENGTH, Submission, UploadSession
 from submissions.uploads import StagedUpload, chunk_path, safe_filename, staging_dir
 
 
@@ -71,7 +72,9 @@ def check_upload_content(*, kind: str, path: Path) -> None:
         validation.check_predictions_upload(path, limits=limits)
     elif kind == Phase.Kind.BUNDLE:
         validation.check_bundle(path, limits=limits)
-    elif kind != Phase.Kind.IMAGE:
+    elif kind == Phase.Kind.IMAGE:
+        validation.check_image_header(path)  # the first block only; the worker reads the rest
+    else:
         raise InvalidUpload(f"Unknown submission kind {kind!r}.")
 
 
@@ -225,6 +228,20 @@ def submission_select(*, submission: Submission, user: Any, selected: bool) -> S
     return submission
 
 
+def submission_note(*, submission: Submission, user: Any, note: str) -> Submission:
+    """Set (or, with an empty string, clear) the team's note on one of its submissions.
+    Members only: organisers read notes but the words are the team's."""
+    if not submission.team.memberships.filter(user=user).exists():
+        raise NotAMember("Only members of the team can write notes on its submissions.")
+    note = note.strip()
+    if len(note) > NOTE_MAX_LENGTH:
+        raise NoteTooLong(f"A note holds at most {NOTE_MAX_LENGTH} characters "
+                          f"(this one has {len(note)}).")
+    Submission.objects.filter(pk=submission.pk).update(note=note)
+    submission.note = note
+    return submission
+
+
 @transaction.atomic
 def submission_cancel(*, submission: Submission, user: Any) -> Submission:
     if not phase_rights(phase=submission.phase, user=user).can_view_submission(submission):
@@ -333,10 +350,11 @@ def upload_session_finish(*, session: UploadSession, team: Team) -> Submission:
     with transaction.atomic():
         # Concurrent finishes of one upload queue on its row: the first creates the
         # submission, the others then find and return it.
-        session = UploadSession.objects.select_for_update().select_related(
-            "submission", "phase__challenge").get(pk=session.pk)
+        session = UploadSession.objects.select_for_update(of=("self",)).select_related(
+            "phase__challenge").get(pk=session.pk)
         if session.submission_id:
-            return session.submission  # type: ignore[return-value]
+            # Read anew: a row read while waiting on the lock would carry a stale join.
+            return Submission.objects.get(pk=session.submission_id)
         if session.received != session.total_size:
             raise InvalidUpload(
                 f"The upload is incomplete ({session.received} of {session.total_size} bytes)."

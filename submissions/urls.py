@@ -12,4 +12,6 @@ urlpatterns = [
          name="upload"),
     path("submissions/<uuid:uid>/", views.submission_detail, name="detail"),
     path("submissions/<uuid:uid>/status/", views.submission_status, name="status"),
+    path("submissions/<uuid:uid>/select/", views.submission_select, name="select"),
+    path("submissions/<uuid:uid>/note/", views.submission_note, name="note"),
 ]

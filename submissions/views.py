@@ -17,7 +17,7 @@ from challenges.visibility import PhaseRights, phase_rights
 from core.exceptions import DomainError
 from submissions import selectors, services
 from submissions.exceptions import InvalidUpload
-from submissions.models import Submission
+from submissions.models import NOTE_MAX_LENGTH, Submission
 from submissions.serializers import SANITY_LANE
 from submissions.uploads import stage_chunks
 
@@ -43,6 +43,7 @@ def phase_detail(request: HttpRequest, slug: str, phase: str) -> HttpResponse:
             for submission in selectors.team_submissions(phase=item, team=team)
         ]
         context["show_scores"] = rights.scores_visible
+        context["selected_count"] = sum(1 for s, _ in context["history"] if s.selected)
     return render(request, "submissions/phase.html", context)
 
 
@@ -76,15 +77,46 @@ def submission_upload(request: HttpRequest, slug: str, phase: str) -> HttpRespon
     return redirect(submission)
 
 
+def _member_submission(request: HttpRequest, uid: str) -> Submission:
+    """A submission of a team the user is on (404 otherwise, as for any unseen submission)."""
+    submission, rights = _viewable(request, uid)
+    if rights.team_id != submission.team_id:
+        raise Http404("No such submission.")
+    return submission
+
+
+@login_required
+@require_POST
+def submission_select(request: HttpRequest, uid: str) -> HttpResponse:
+    """Mark or unmark a final entry from the team's history (the API's rules and refusals)."""
+    submission = _member_submission(request, uid)
+    selected = request.POST.get("selected") == "1"
+    try:
+        services.submission_select(submission=submission, user=request.user, selected=selected)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        verb = "selected as a final entry" if selected else "no longer a final entry"
+        messages.success(request, f"Submission #{submission.number} is {verb}.")
+    return redirect(f"{submission.phase.get_absolute_url()}#history")
+
+
+@login_required
+@require_POST
+def submission_note(request: HttpRequest, uid: str) -> HttpResponse:
+    submission = _member_submission(request, uid)
+    try:
+        services.submission_note(submission=submission, user=request.user,
+                                 note=request.POST.get("note", ""))
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Note saved." if submission.note else "Note removed.")
+    return redirect(submission)
+
+
 def _viewable(request: HttpRequest, uid: str) -> tuple[Submission, PhaseRights]:
-    submission = Submission.objects.select_related(
-        "phase__challenge", "team", "created_by").filter(uid=uid).first()
-    if submission is None:
-        raise Http404("No such submission.")
-    rights = phase_rights(phase=submission.phase, user=request.user)
-    if not rights.can_view_submission(submission):
-        raise Http404("No such submission.")
-    return submission, rights
+    return selectors.viewable_submission(user=request.user, uid=uid)
 
 
 def _metric_rows(metrics: dict[str, dict[str, float | None]] | None,
@@ -102,7 +134,9 @@ def _submission_context(submission: Submission, rights: PhaseRights) -> dict[str
     parts = list(metrics or {})
     started_at, finished_at = rights.submission_times(submission)
     return {
-        "submission": submission, "phase": submission.phase,
+        "submission": submission, "phase": submission.phase, "rights": rights,
+        "is_member": rights.team_id == submission.team_id,
+        "note_max_length": NOTE_MAX_LENGTH,
         "challenge": submission.phase.challenge, "runs": runs,
         "detailed_runs": {run.pk for run in runs if rights.run_details_visible(run)},
         "started_at": started_at, "finished_at": finished_at,

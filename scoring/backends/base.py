@@ -77,3 +77,6 @@ class Backend(ABC):
     @abstractmethod
     def remove_orphans(self, *, prefix: str, keep: frozenset[str] = frozenset()) -> list[str]:
         """Remove containers whose name starts with `prefix` and is not in `keep`."""
+
+    def wait_for_cleanup(self) -> None:  # noqa: B027 - optional, nothing to wait for here
+        """Wait for resources of finished runs that the backend removes in the background."""

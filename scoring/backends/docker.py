@@ -24,8 +24,10 @@ import json
 import logging
 import os
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -107,6 +109,7 @@ class DockerBackend(Backend):
     ) -> None:
         self._client_factory = client_factory
         self._keeper_image = keeper_image
+        self._cleanups: list[threading.Thread] = []
 
     # -- Backend contract ------------------------------------------------------------------
 
@@ -125,11 +128,25 @@ class DockerBackend(Backend):
             try:
                 with _engine_errors(f"running {spec.name}"):
                     result = self._run_sandboxed(client, spec)
-            finally:
-                leftovers = _remove_run_resources(client, spec.name)
-            if leftovers:
-                raise BackendError(f"could not remove {leftovers} after run {spec.name}")
+            except BaseException:
+                _remove_or_raise(client, spec.name)  # before a retry reuses the name
+                raise
+            if self._client_factory is None:
+                self._remove_later(spec.name)  # the output is copied; the caller goes on
+            else:
+                _remove_or_raise(client, spec.name)
             return result
+
+    def wait_for_cleanup(self) -> None:
+        """Wait until the resources of finished runs are removed (see `run`)."""
+        while self._cleanups:
+            self._cleanups.pop().join()
+
+    def _remove_later(self, name: str) -> None:
+        thread = threading.Thread(target=_remove_in_background, args=(name,), daemon=True,
+                                  name=f"remove-{name}")
+        thread.start()
+        self._cleanups.append(thread)
 
     def load_image(self, archive: Path) -> str:
         """Load a `docker save` archive (plain or gzipped) holding exactly one image.
@@ -160,8 +177,12 @@ class DockerBackend(Backend):
         if not prefix:
             raise ValueError("prefix must not be empty")
         with self._client() as client, _engine_errors("removing orphans"):
-            removed = _remove_labelled(client.containers.list(all=True), prefix, keep)
-            removed += _remove_labelled(client.volumes.list(), prefix, keep)
+            # ignore_removed: a run's own cleanup may remove containers while we list them.
+            containers = client.containers.list(all=True, ignore_removed=True,
+                                                filters={"label": LABEL_RUN})
+            removed = _remove_labelled(containers, prefix, keep)
+            removed += _remove_labelled(client.volumes.list(filters={"label": LABEL_RUN}),
+                                        prefix, keep)
         return removed
 
     # -- helpers for the pipeline -----------------------------------------------------------
@@ -207,10 +228,13 @@ class DockerBackend(Backend):
             driver_opts=_output_volume_opts(spec.limits.output_mb),
             labels=_labels(spec.name, "output"),
         )
-        # create + start, never containers.run(): that would try to pull a missing image.
-        keeper = client.containers.create(**self._keeper_config(spec, volume.name))
-        keeper.start()
-        container = client.containers.create(**_model_config(client, spec, volume.name))
+        # create + start, never containers.run(): that would try to pull a missing image. The
+        # keeper starts (holding the tmpfs mounted) while the model container is created.
+        keeper_started = _pool().submit(_start, client, self._keeper_config(spec, volume.name))
+        try:
+            container = client.containers.create(**_model_config(client, spec, volume.name))
+        finally:
+            keeper = keeper_started.result()
         started = time.monotonic()
         container.start()
         timed_out = _wait_or_kill(container, spec.limits.seconds)
@@ -447,6 +471,38 @@ def _remove_labelled(resources: Iterable[Any], prefix: str, keep: frozenset[str]
         _remove(resource)
         removed.append(resource.name)
     return removed
+
+
+def _start(client: Any, config: dict[str, Any]) -> Any:
+    container = client.containers.create(**config)
+    container.start()
+    return container
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    """A small thread pool per worker process (made on first use) for engine calls that can
+    overlap: they are network round trips to the engine, not CPU work."""
+    pid = os.getpid()
+    if pid not in _POOLS:
+        _POOLS[pid] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engine")
+    return _POOLS[pid]
+
+
+def _remove_or_raise(client: Any, name: str) -> None:
+    leftovers = _remove_run_resources(client, name)
+    if leftovers:
+        raise BackendError(f"could not remove {leftovers} after run {name}")
+
+
+def _remove_in_background(name: str) -> None:
+    """After a finished run (its output already copied): remove its container, keeper and
+    volume off the critical path. What fails here is logged; the sweeper removes orphans."""
+    leftovers = _remove_run_resources(shared_client(), name)
+    if leftovers:
+        logger.error("could not remove %s after run %s", leftovers, name)
 
 
 def _remove(resource: Any) -> None:

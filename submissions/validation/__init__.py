@@ -16,7 +16,7 @@ are its interface (tests patch private helpers where they live, e.g. ``bundle._c
 from __future__ import annotations
 
 from submissions.validation.bundle import check_bundle, extract_bundle
-from submissions.validation.image import check_image_archive
+from submissions.validation.image import check_image_archive, check_image_header
 from submissions.validation.kind import detect_kind
 from submissions.validation.predictions import (
     Predictions,
@@ -31,6 +31,7 @@ __all__ = [
     "UploadLimits",
     "check_bundle",
     "check_image_archive",
+    "check_image_header",
     "check_predictions_upload",
     "detect_kind",
     "extract_bundle",

@@ -192,6 +192,20 @@ def _config_digest(scan: _ImageScan) -> str:
     return f"sha256:{expected}"
 
 
+def check_image_header(path: Path) -> None:
+    """A cheap look at the first tar block (decompressing at most that much): refuses what
+    is plainly not a `docker save` archive at upload, leaving the full scan to the worker."""
+    with path.open("rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        try:
+            head = (gzip.GzipFile(fileobj=raw).read(512) if gzipped else raw.read(512))
+        except (OSError, EOFError, zlib.error):
+            raise InvalidUpload(_NOT_AN_IMAGE) from None
+    if len(head) < 512 or head[257:262] != b"ustar":
+        raise InvalidUpload(_NOT_AN_IMAGE)
+
+
 def check_image_archive(path: Path, *, limits: UploadLimits = DEFAULT_LIMITS) -> str:
     """Check a `docker save` archive and return its image's config digest ("sha256:<hex>").
 

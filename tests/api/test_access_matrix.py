@@ -52,6 +52,9 @@ MATRIX: dict[str, tuple[str, str, Any, dict[str, Any]]] = {
     "select final entry": ("post", "submissions/{sub}/select/", {"selected": True}, {
         "member": (409, "submission_error"), "other_team": HIDDEN,
         "organiser": (403, "not_a_member"), "anonymous": UNAUTH}),
+    "note": ("post", "submissions/{sub}/note/", {"note": "logistic model"}, {
+        "member": OK, "other_team": HIDDEN, "organiser": (403, "not_a_member"),
+        "anonymous": UNAUTH}),
     "cancel": ("post", "submissions/{sub}/cancel/", None, {
         "member": OK, "other_team": HIDDEN, "organiser": OK, "anonymous": UNAUTH}),
     "quota": ("get", "challenges/{slug}/phases/{phase}/quota/", None, {

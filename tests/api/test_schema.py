@@ -21,6 +21,7 @@ OPERATIONS = {
     ("get", "/api/v1/challenges/{slug}/phases/{phase}/quota/"),
     ("post", "/api/v1/challenges/{slug}/phases/{phase}/uploads/"),
     ("get", "/api/v1/submissions/{id}/"), ("post", "/api/v1/submissions/{id}/select/"),
+    ("post", "/api/v1/submissions/{id}/note/"),
     ("post", "/api/v1/submissions/{id}/cancel/"),
     ("get", "/api/v1/uploads/{id}/"), ("put", "/api/v1/uploads/{id}/"),
     ("post", "/api/v1/uploads/{id}/finish/"),

@@ -146,6 +146,7 @@ def run_model(
             submission_dir=submission,
         )
         result = backend.run(spec)
+        backend.wait_for_cleanup()  # finished runs are removed off the critical path
         assert leftovers(run_name) == [], "the run left a container or volume behind"
         return Outcome(result, tmp_path / "output")
 

@@ -180,7 +180,8 @@ def test_the_invitation_page(client, challenge, team_a, alice, dave) -> None:
     assert reverse("account_login") in html
 
     client.force_login(dave)
-    assert "First <a" in page(client, url)  # the terms come first
+    # the terms come first, on the page, accepted together with joining
+    assert "Accept the terms and join" in page(client, url)
     accept_terms(challenge, dave)
     assert 'id="accept-invitation"' in page(client, url)
 

@@ -566,7 +566,7 @@ def idle_upload(phase: Phase, user: Any, *, hours: float) -> UploadSession:
     return session
 
 
-def test_an_abandoned_upload_expires_with_its_bytes(phase, alice, bob, settings) -> None:
+def test_an_abandoned_upload_expires_with_its_bytes(phase, team_a, alice, bob, settings) -> None:
     settings.HELDOUT_UPLOAD_EXPIRY_HOURS = 24
     abandoned = idle_upload(phase, alice, hours=25)
     paused = idle_upload(phase, bob, hours=23)
@@ -578,7 +578,7 @@ def test_an_abandoned_upload_expires_with_its_bytes(phase, alice, bob, settings)
     assert chunk_path(paused.uid).read_bytes() == CSV[:10]
 
 
-def test_a_chunk_keeps_an_old_upload_alive(phase, alice, settings) -> None:
+def test_a_chunk_keeps_an_old_upload_alive(phase, team_a, alice, settings) -> None:
     settings.HELDOUT_UPLOAD_EXPIRY_HOURS = 24
     session = idle_upload(phase, alice, hours=30)
 
@@ -609,7 +609,7 @@ def test_a_chunk_for_an_expired_upload_is_refused_clearly(as_alice, phase, alice
     assert put(as_alice, str(session.uid), 10, CSV[10:]).status_code == 404
 
 
-def test_stale_staging_files_nothing_refers_to_are_removed(phase, alice, settings) -> None:
+def test_stale_staging_files_nothing_refers_to_are_removed(phase, team_a, alice, settings) -> None:
     settings.HELDOUT_UPLOAD_EXPIRY_HOURS = 24
     live = idle_upload(phase, alice, hours=1)
     os.utime(chunk_path(live.uid), (0, 0))  # an old file of a live upload stays
@@ -636,7 +636,9 @@ def test_the_beat_schedule_expires_uploads_with_a_registered_task(settings) -> N
     assert scheduled <= set(app.tasks)
 
 
-def test_a_long_paused_upload_being_finished_keeps_its_bytes(phase, alice, settings) -> None:
+def test_a_long_paused_upload_being_finished_keeps_its_bytes(
+    phase, team_a, alice, settings
+) -> None:
     settings.HELDOUT_UPLOAD_EXPIRY_HOURS = 24
     session = idle_upload(phase, alice, hours=1)
     services.upload_session_append(session=session, offset=10, chunks=[CSV[10:]])

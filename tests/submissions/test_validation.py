@@ -771,7 +771,8 @@ def test_it_rejects_a_gzipped_image_too_large_once_uncompressed(tmp_path: Path) 
     assert (tmp_path / "image.tar.gz").stat().st_size < 1024**2
 
     with pytest.raises(InvalidUpload, match="larger than the 1 MB limit once uncompressed"):
-        check_image_archive(tmp_path / "image.tar.gz", limits=UploadLimits(max_image_bytes=1024**2))
+        check_image_archive(tmp_path / "image.tar.gz", limits=UploadLimits(
+            max_image_bytes=1024**2, max_image_unpacked=1024**2, max_image_ratio=10**6))
 
 
 @pytest.mark.parametrize(
