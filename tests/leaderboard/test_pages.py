@@ -39,8 +39,10 @@ def test_the_board_page_shows_every_column(phase, cast, client, alice):
     a, c = (next(e for e in payload["entries"] if e["team"] == t) for t in ("Team A", "Team C"))
     low, high = a["intervals"]["auroc"]
     assert f"{a['metrics']['auroc']:.4f}" in html and f"[{low:.4f}, {high:.4f}]" in html
-    for name in ("auprc", "f1", "brier"):
-        assert f"<th>{name}</th>" in html and f"{a['metrics'][name]:.4f}" in html
+    # metric columns carry their titles and the better direction, the id on hover
+    for name, title in (("auprc", "AUPRC ↑"), ("f1", "F1 ↑"), ("brier", "Brier score ↓")):
+        assert f'<abbr title="{name}: ' in html and f">{title}</abbr>" in html
+        assert f"{a['metrics'][name]:.4f}" in html
     assert f"K&nbsp;=&nbsp;{c['bayes_factor']:.2f}" in html
     assert ('class="badge tie"' in html) == c["tied_with_leader"]
     assert f"{a['fairness_gap']['gap']:.4f}" in html
