@@ -11,7 +11,7 @@ sets up a user, a challenge with an open phase accepting `image` submissions and
 on a free 127.0.0.1 port, DJANGO_DEBUG=1) and logs in through the allauth login page with
 `requests`. Then:
 
-1. the resumable chunked API the browser uses: POST .../uploads/ (start), PUT 8 MB chunks
+1. the resumable chunked API the browser uses: POST /api/v1/.../uploads/ (start), PUT 8 MB chunks
    at ?offset= (generated on the fly from one reused block of zeros, so the client holds
    one chunk at most), then POST .../finish/. The zeros are not a Docker archive, so finish
    answers 400 invalid_upload after hashing the file; the upload is what is measured.
@@ -226,7 +226,8 @@ def csrf(http: requests.Session) -> dict[str, str]:
 
 
 def start_upload(http: requests.Session, base: str, size: int) -> str:
-    answer = http.post(f"{base}/challenges/{SLUG}/phases/{PHASE}/uploads/", headers=csrf(http),
+    answer = http.post(f"{base}/api/v1/challenges/{SLUG}/phases/{PHASE}/uploads/",
+                       headers=csrf(http),
                        json={"kind": "image", "filename": "zeros.tar", "size": size}, timeout=30)
     if answer.status_code != 201:
         raise RuntimeError(f"start refused: {answer.status_code} {answer.text[:300]}")
@@ -237,7 +238,7 @@ def put_chunks(http: requests.Session, base: str, uid: str, size: int, chunk: in
     headers = {**csrf(http), "Content-Type": "application/octet-stream"}
     for offset in range(0, size, chunk):
         body = Zeros(min(chunk, size - offset))
-        answer = http.put(f"{base}/uploads/{uid}/", params={"offset": offset}, data=body,
+        answer = http.put(f"{base}/api/v1/uploads/{uid}/", params={"offset": offset}, data=body,
                           headers=headers, timeout=120)
         if answer.status_code != 200 or answer.json()["received"] != offset + len(body):
             raise RuntimeError(f"chunk at {offset}: {answer.status_code} {answer.text[:300]}")
@@ -273,7 +274,7 @@ def measure_chunked(http: requests.Session, base: str, sampler: Sampler, size: i
     began = time.monotonic()
     put_chunks(http, base, uid, size, chunk)
     sent = time.monotonic()
-    answer = http.post(f"{base}/uploads/{uid}/finish/", headers=csrf(http), timeout=600)
+    answer = http.post(f"{base}/api/v1/uploads/{uid}/finish/", headers=csrf(http), timeout=600)
     done = time.monotonic()
     code = answer.json().get("code", "") if answer.headers.get("Content-Type", "").startswith(
         "application/json") else ""
