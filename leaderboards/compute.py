@@ -29,7 +29,7 @@ Nothing here reads per-case scores; pages only read the snapshot.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,17 +141,63 @@ def choose_entries(phase: Phase, results: Iterable[Result], *, part: str) -> lis
     return chosen + baselines
 
 
+class _StatsCache:
+    """Unpacked statistics of recently ranked results, per worker process, within a byte
+    budget: a recomputation reads from the database only what changed since the last one.
+    Keyed by (result, what the vectors were computed for, the result's save time), so a
+    re-scored result is never served stale."""
+
+    BUDGET = 256 * 1024**2
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple[Any, ...], dict[str, vectors.PartStats]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, vectors.PartStats] | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[Any, ...], stats: dict[str, vectors.PartStats]) -> None:
+        if key in self._items:
+            return
+        self._items[key] = stats
+        self._bytes += _size(stats)
+        while self._bytes > self.BUDGET and self._items:
+            self._bytes -= _size(self._items.popitem(last=False)[1])
+
+
+def _size(stats: dict[str, vectors.PartStats]) -> int:
+    return sum(v.nbytes for item in stats.values() for v in item.samples.values())
+
+
+_cache = _StatsCache()
+
+
 def load_stats(phase: Phase, table: LabelTable,
                results: Sequence[Result]) -> dict[int, dict[str, vectors.PartStats]]:
-    """The stored statistics (resample vectors, subgroup cells) of the given results, in one
-    query; a result without them (scored before they existed) has them computed now."""
-    rows = Result.objects.filter(pk__in=[r.pk for r in results]).only(
+    """The stored statistics (resample vectors, subgroup cells) of the given results: from
+    this process's cache, else read in one query; a result without them (scored before they
+    existed, or re-scored) has them computed now."""
+    current = vectors.stats_key(phase)
+    heads = Result.objects.filter(pk__in=[r.pk for r in results]).values_list(
+        "pk", "resample_key", "computed_at")
+    out: dict[int, dict[str, vectors.PartStats]] = {}
+    keys = {}
+    for pk, key, at in heads:
+        keys[pk] = (pk, current, at)
+        cached = _cache.get(keys[pk]) if key == current else None
+        if cached is not None:
+            out[pk] = cached
+    missing = [pk for pk in keys if pk not in out]
+    fresh = Result.objects.filter(pk__in=missing, resample_key=current).only(
         "pk", "resamples", "part_subgroups", "resample_key")
-    stale = [r.pk for r in rows if r.resample_key != vectors.stats_key(phase)]
-    if stale:
-        rows = list(rows.filter(resample_key=vectors.stats_key(phase))) + list(
-            Result.objects.filter(pk__in=stale))
-    return {row.pk: vectors.of_result(row, phase, table) for row in rows}
+    stale = Result.objects.filter(pk__in=missing).exclude(resample_key=current)
+    for row in [*fresh, *stale]:
+        out[row.pk] = vectors.of_result(row, phase, table)
+        _cache.put(keys[row.pk], out[row.pk])
+    return out
 
 
 # --------------------------------------------------------------------------- subgroups
