@@ -29,8 +29,6 @@ from scoring.arrays import from_bytes
 from scoring.labels import LabelTable, part_mask, read_labels
 from scoring.models import Result
 
-BOARDS = tuple(LeaderboardSnapshot.Board.values)
-
 
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"

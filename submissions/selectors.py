@@ -81,10 +81,6 @@ def team_submissions(*, phase: Phase, team: Team | int) -> QuerySet[Submission]:
     )
 
 
-def active_submissions() -> QuerySet[Submission]:
-    return Submission.objects.filter(Q(status__in=Submission.ACTIVE))
-
-
 def open_uploads(
     *, user: Any = None, team: Team | None = None, phase: Phase | None = None
 ) -> tuple[int, int]:

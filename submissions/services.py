@@ -288,15 +288,15 @@ def upload_session_start(
 
 
 def _check_upload_caps(*, phase: Phase, user: Any, team: Team, total_size: int) -> None:
-    for owner, held in (("You", selectors.open_uploads(user=user)),
-                        ("Your team", selectors.open_uploads(team=team, phase=phase))):
-        count, size = held
-        cap = (settings.HELDOUT_MAX_OPEN_UPLOADS_PER_USER if owner == "You"
-               else settings.HELDOUT_MAX_OPEN_UPLOADS_PER_TEAM)
-        byte_cap = (settings.HELDOUT_MAX_STAGED_BYTES_PER_USER if owner == "You"
-                    else settings.HELDOUT_MAX_STAGED_BYTES_PER_TEAM)
+    caps = (
+        ("You", "have", selectors.open_uploads(user=user),
+         settings.HELDOUT_MAX_OPEN_UPLOADS_PER_USER, settings.HELDOUT_MAX_STAGED_BYTES_PER_USER),
+        ("Your team", "has", selectors.open_uploads(team=team, phase=phase),
+         settings.HELDOUT_MAX_OPEN_UPLOADS_PER_TEAM, settings.HELDOUT_MAX_STAGED_BYTES_PER_TEAM),
+    )
+    for owner, has, (count, size), cap, byte_cap in caps:
         if count >= cap:
-            raise UploadLimit(f"{owner} already have {count} unfinished uploads (the limit); "
+            raise UploadLimit(f"{owner} already {has} {count} unfinished uploads (the limit); "
                               "finish or let one expire first.")
         if size + total_size > byte_cap:
             raise UploadLimit(f"{owner} would hold more than {byte_cap // 1024**2} MB in "
