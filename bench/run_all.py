@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-BENCHES = ["bench_metrics.py", "bench_bootstrap.py", "bench_feedback.py",
+BENCHES = ["bench_metrics.py", "bench_bootstrap.py", "bench_froc.py", "bench_feedback.py",
            "bench_leaderboard.py", "bench_upload_memory.py"]
 
 

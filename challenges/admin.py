@@ -55,7 +55,7 @@ class PhaseInline(OrganiserScopedInline, admin.StackedInline):
         (None, {"fields": [("slug", "title", "order"), ("opens_at", "closes_at")]}),
         ("Submissions", {"fields": ["submission_kinds", ("quota_per_day", "quota_total",
                                                          "quota_concurrent", "count_failed")]}),
-        ("Scoring", {"fields": [("primary_metric", "secondary_metrics"),
+        ("Scoring", {"fields": ["task", ("primary_metric", "secondary_metrics"),
                                 ("evaluation_set", "sanity_set"),
                                 ("selection_limit", "bootstrap_resamples")]}),
         ("Sandbox", {"fields": [("limit_cpus", "limit_memory_mb", "limit_seconds")]}),
@@ -169,6 +169,9 @@ class EvaluationSetForm(forms.ModelForm):
     labels_csv = forms.FileField(required=False, label="Labels (CSV)", help_text=(
         "id,label (0/1), optional split (public/private) and subgroup columns. Replaces the "
         "current labels."))
+    lesions_csv = forms.FileField(required=False, label="Lesions (CSV, detection)", help_text=(
+        "id,x,y,radius in pixels of images/<id>.png, origin top-left; several rows per film; "
+        "further columns are lesion subgroups. Replaces the current lesions."))
 
     class Meta:
         model = EvaluationSet
@@ -192,14 +195,16 @@ class EvaluationSetAdmin(OrganiserScopedAdmin):
     list_filter = ["is_public", ("challenge", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "challenge__slug"]
     readonly_fields = ["data_card_table", "provenance_table", "inputs_dir", "labels_file",
-                       "n_cases", "n_positive", "has_split", "subgroup_columns", "checksums"]
+                       "lesions_file", "n_cases", "n_positive", "n_lesions", "has_split",
+                       "subgroup_columns", "lesion_subgroup_columns", "checksums"]
     fieldsets = [
         (None, {"fields": ["challenge", "name", ("is_public", "inputs_public")]}),
-        ("Files", {"fields": ["inputs_zip", "labels_csv"]}),
+        ("Files", {"fields": ["inputs_zip", "labels_csv", "lesions_csv"]}),
         ("Data card", {"fields": ["data_card_table", "provenance_table"]}),
         ("Stored", {"classes": ["collapse"], "fields": [
-            "inputs_dir", "labels_file", ("n_cases", "n_positive", "has_split"),
-            "subgroup_columns", "checksums"]}),
+            "inputs_dir", "labels_file", "lesions_file",
+            ("n_cases", "n_positive", "n_lesions", "has_split"),
+            "subgroup_columns", "lesion_subgroup_columns", "checksums"]}),
     ]
 
     def has_add_permission(self, request, *args):  # type: ignore[no-untyped-def]
@@ -227,10 +232,11 @@ class EvaluationSetAdmin(OrganiserScopedAdmin):
         with tempfile.TemporaryDirectory(prefix="heldout-set-") as scratch:
             inputs = _stage(data.get("inputs_zip"), Path(scratch) / "zip")
             labels = _stage(data.get("labels_csv"), Path(scratch) / "labels")
+            lesions = _stage(data.get("lesions_csv"), Path(scratch) / "lesions")
             if not change:
                 obj.inputs_dir = obj.labels_file = ""
             try:
-                _save_set(request, obj, form, inputs, labels)
+                _save_set(request, obj, form, inputs, labels, lesions)
             except BundleError as error:
                 raise _Refused(error.problems) from None
 
@@ -257,20 +263,20 @@ class _Refused(Exception):
 
 
 def _save_set(request: Any, obj: EvaluationSet, form: Any, inputs: Path | None,
-              labels: Path | None) -> None:
+              labels: Path | None, lesions: Path | None) -> None:
     created = obj.pk is None
     if created:
         obj.save()
     elif form.changed_data:
         obj.save()
-        fields = sorted(set(form.changed_data) - {"inputs_zip", "labels_csv"})
+        fields = sorted(set(form.changed_data) - {"inputs_zip", "labels_csv", "lesions_csv"})
         if fields:
             audit_record(verb="evaluationset.edited", actor=request.user, challenge=obj.challenge,
                          target=f"evaluationset:{obj.pk}", data={"fields": fields})
     if inputs is None and created:
         return
     lifecycle.evaluation_set_store(evaluation_set=obj, actor=request.user, inputs_zip=inputs,
-                                   labels=labels)
+                                   labels=labels, lesions=lesions)
     if created:
         audit_record(verb="evaluationset.created", actor=request.user, challenge=obj.challenge,
                      target=f"evaluationset:{obj.pk}", data={"name": obj.name})

@@ -24,17 +24,20 @@ from django.utils.dateparse import parse_datetime
 
 from challenges.datacard import compute_data_card, provenance_entries
 from challenges.exceptions import BundleError
+from challenges.lesions import check_lesions
 from challenges.models import (
+    DETECTION_RELEASE,
     PREDICTIONS_NEED_PUBLIC_INPUTS,
     Challenge,
     EvaluationSet,
     Phase,
     PublicFile,
+    task_problems,
 )
 from challenges.services import next_terms_version
 from core.services import audit_record
 from core.storage import checksum_tree, private_root, sha256_file
-from stats.metrics import METRICS
+from stats.metrics import DETECTION_METRICS, METRICS
 from stats.release import Policy
 
 CHALLENGE_KEYS = {
@@ -44,7 +47,7 @@ CHALLENGE_KEYS = {
 PHASE_KEYS = {
     "slug", "title", "opens", "closes", "submission_kinds", "quota", "metrics",
     "evaluation", "sanity", "limits", "scores", "show_logs", "selection_limit",
-    "bootstrap_resamples", "score_release",
+    "bootstrap_resamples", "score_release", "task",
 }
 QUOTA_KEYS = {"per_day", "total", "concurrent", "count_failed"}
 LIMIT_KEYS = {"cpus", "memory_mb", "seconds"}
@@ -52,7 +55,7 @@ SLUG = re.compile(r"^[-a-z0-9_]+\Z")  # \Z: `$` would accept a trailing newline
 
 
 def known_metrics() -> set[str]:
-    return set(METRICS)
+    return set(METRICS) | set(DETECTION_METRICS)
 
 
 @dataclass
@@ -60,7 +63,11 @@ class DataSpec:
     name: str
     inputs: Path
     labels: Path
+    lesions: Path | None = None
     ids: list[str] = field(default_factory=list)
+    label_of: dict[str, str] = field(default_factory=dict)
+    n_lesions: int = 0
+    lesion_subgroups: list[str] = field(default_factory=list)
     has_split: bool = False
     subgroups: list[str] = field(default_factory=list)
     n_positive: int = 0
@@ -74,6 +81,7 @@ class PhaseSpec:
     closes: datetime
     evaluation: DataSpec
     sanity: DataSpec | None
+    task: str = Challenge.Task.BINARY
 
 
 @dataclass
@@ -104,11 +112,13 @@ def load_bundle(root: Path) -> BundleSpec:
     raw = _read_yaml(root, problems)
     problems.raise_if_any()
     _check_challenge_fields(root, raw, problems)
+    task = raw.get("task", Challenge.Task.BINARY)
     phases = [
         spec for index, phase in enumerate(raw.get("phases") or [])
-        if (spec := _check_phase(root, phase, index, problems)) is not None
+        if (spec := _check_phase(root, phase, index, problems, task)) is not None
     ]
     _check_windows(phases, problems)
+    _check_shared_data(phases, problems)
     problems.raise_if_any()
     return BundleSpec(root=root, raw=raw, phases=phases)
 
@@ -188,7 +198,7 @@ def _parse_time(value: Any, what: str, problems: _Problems) -> datetime | None:
 
 
 def _check_phase(
-    root: Path, phase: Any, index: int, problems: _Problems
+    root: Path, phase: Any, index: int, problems: _Problems, challenge_task: str
 ) -> PhaseSpec | None:
     if not isinstance(phase, dict):
         problems.add(f"phases[{index}] must be a mapping.")
@@ -210,9 +220,36 @@ def _check_phase(
     if evaluation is not None and not evaluation.public_inputs and (
             Phase.Kind.PREDICTIONS in (phase.get("submission_kinds") or [])):
         problems.add(f"{label}: {PREDICTIONS_NEED_PUBLIC_INPUTS}")
+    task = phase.get("task", challenge_task)
+    _check_task(phase, task, label, [evaluation, sanity], problems)
     if opens is None or closes is None or evaluation is None:
         return None
-    return PhaseSpec(raw=phase, opens=opens, closes=closes, evaluation=evaluation, sanity=sanity)
+    return PhaseSpec(raw=phase, opens=opens, closes=closes, evaluation=evaluation, sanity=sanity,
+                     task=task)
+
+
+def _check_task(phase: dict[str, Any], task: Any, label: str,
+                data: list[DataSpec | None], problems: _Problems) -> None:
+    """A phase's task agrees with its metrics, its data and what it accepts."""
+    if task not in Challenge.Task.values:
+        problems.add(f"{label}: task {task!r} is unknown; use one of {Challenge.Task.values}.")
+        return
+    metrics = phase.get("metrics") if isinstance(phase.get("metrics"), dict) else {}
+    names = [n for n in [metrics.get("primary"), *(metrics.get("secondary") or [])]
+             if n in known_metrics()]
+    for problem in task_problems(task, names):
+        problems.add(f"{label}: {problem}")
+    if task != Challenge.Task.DETECTION:
+        return
+    if Phase.Kind.PREDICTIONS in (phase.get("submission_kinds") or []):
+        problems.add(f"{label}: detection phases score models (bundle or image), not files.")
+    release = phase.get("score_release", "exact")
+    if (release.get("policy") if isinstance(release, dict) else release) == "boot-ladder-boot":
+        problems.add(f"{label}: {DETECTION_RELEASE}")
+    for item, what in zip(data, ("evaluation", "sanity"), strict=True):
+        if item is not None and item.lesions is None:
+            problems.add(f"{label} {what}: a detection phase needs lesions (a CSV file with "
+                         "id,x,y,radius).")
 
 
 def _check_phase_options(phase: dict[str, Any], label: str, problems: _Problems) -> None:
@@ -281,23 +318,52 @@ def _check_numbers(
             problems.add(f"{label}: {key} must be more than 0.")
 
 
+DATA_KEYS = {"inputs", "labels", "lesions", "public_inputs"}
+
+
 def _check_data(root: Path, raw: Any, label: str, problems: _Problems) -> DataSpec | None:
     if not isinstance(raw, dict) or "inputs" not in raw or "labels" not in raw:
         problems.add(f"{label}: needs inputs (a folder) and labels (a CSV file).")
         return None
+    for key in sorted(set(raw) - DATA_KEYS):
+        problems.add(f"{label}: unknown key {key!r}.")
     inputs = _bundle_file(root, raw["inputs"], f"{label} inputs", problems, folder=True)
     labels = _bundle_file(root, raw["labels"], f"{label} labels", problems)
-    if inputs is None or labels is None:
+    lesions = (_bundle_file(root, raw["lesions"], f"{label} lesions", problems)
+               if "lesions" in raw else None)
+    if inputs is None or labels is None or ("lesions" in raw and lesions is None):
         return None
     if not isinstance(raw.get("public_inputs", False), bool):
         problems.add(f"{label}: public_inputs must be true or false.")
     spec = DataSpec(name=str(raw["inputs"]).strip("/"), inputs=inputs, labels=labels,
-                    public_inputs=raw.get("public_inputs") is True)
+                    lesions=lesions, public_inputs=raw.get("public_inputs") is True)
     before = len(problems.items)
     _check_labels(spec, label, problems)
     if len(problems.items) == before:
         _check_input_ids(spec, label, problems)
+    if len(problems.items) == before and lesions is not None:
+        _check_lesion_file(spec, label, problems)
     return spec
+
+
+def _check_lesion_file(spec: DataSpec, label: str, problems: _Problems) -> None:
+    assert spec.lesions is not None
+    checked = check_lesions(spec.lesions, inputs=spec.inputs, labels=spec.label_of)
+    for problem in checked.problems:
+        problems.add(f"{label}: {problem}")
+    spec.n_lesions, spec.lesion_subgroups = checked.n_lesions, checked.subgroups
+
+
+def _check_shared_data(phases: list[PhaseSpec], problems: _Problems) -> None:
+    """Phases naming the same inputs share one data set, so they must name the same labels
+    (lesions may be named by the detection phases only)."""
+    seen: dict[str, DataSpec] = {}
+    for item in (d for p in phases for d in (p.evaluation, p.sanity) if d is not None):
+        first = seen.setdefault(item.name, item)
+        lesions = {first.lesions, item.lesions} - {None}
+        if first.labels != item.labels or len(lesions) > 1:
+            problems.add(f"data {item.name!r} is named with different labels or lesions files "
+                         "in two phases; give each its own inputs folder.")
 
 
 def _rows(path: Path) -> Iterator[dict[str, str]]:
@@ -327,6 +393,7 @@ def _check_labels(spec: DataSpec, label: str, problems: _Problems) -> None:
             problems.add(f"{label}: split {row['split']!r} on line {line} is not public/private.")
             return
         seen.add(row["id"])
+        spec.label_of[row["id"]] = row["label"]
         spec.n_positive += row["label"] == "1"
     if not seen:
         problems.add(f"{label}: labels file has no rows.")
@@ -362,8 +429,12 @@ def _check_input_ids(spec: DataSpec, label: str, problems: _Problems) -> None:
 
 
 def _check_windows(phases: list[PhaseSpec], problems: _Problems) -> None:
-    ordered = sorted(phases, key=lambda p: p.opens)
+    """Rounds of one task follow each other; tracks of different tasks (classification and
+    detection on the same films) may run side by side."""
+    ordered = sorted(phases, key=lambda p: (p.task, p.opens))
     for before, after in zip(ordered, ordered[1:], strict=False):
+        if before.task != after.task:
+            continue
         if after.opens < before.closes:
             problems.add(
                 f"phase windows overlap: {before.raw.get('slug')!r} and"
@@ -393,6 +464,7 @@ def import_challenge(
             challenge.organisers.add(actor)
         _save_public_files(spec, challenge, tracker)
         sets: dict[str, EvaluationSet] = {}
+        _adopt_lesions(spec.phases)
         for order, phase in enumerate(spec.phases):
             evaluation = _save_data(challenge, phase.evaluation, False, sets, tracker, actor)
             sanity = (_save_data(challenge, phase.sanity, True, sets, tracker, actor)
@@ -404,6 +476,17 @@ def import_challenge(
                            "evaluation_sets": {name: data.checksums.get("labels.csv", "")
                                                for name, data in sets.items()}})
     return challenge, tracker.changed
+
+
+def _adopt_lesions(phases: list[PhaseSpec]) -> None:
+    """A set named by a detection phase (with lesions) and by a classification phase
+    (without) is one set with lesions: both phases point at it."""
+    with_lesions = {d.name: d for p in phases for d in (p.evaluation, p.sanity)
+                    if d is not None and d.lesions is not None}
+    for phase in phases:
+        phase.evaluation = with_lesions.get(phase.evaluation.name, phase.evaluation)
+        if phase.sanity is not None:
+            phase.sanity = with_lesions.get(phase.sanity.name, phase.sanity)
 
 
 class _ChangeTracker:
@@ -513,13 +596,17 @@ def _save_data(
     return item
 
 
-def check_data_files(inputs: Path, labels: Path, label: str) -> DataSpec:
-    """Validate an inputs folder and a labels file as import does; raise BundleError."""
+def check_data_files(inputs: Path, labels: Path, label: str,
+                     lesions: Path | None = None) -> DataSpec:
+    """Validate an inputs folder, a labels file and (detection) a lesions file as import
+    does; raise BundleError."""
     problems = _Problems()
-    spec = DataSpec(name=label, inputs=inputs, labels=labels)
+    spec = DataSpec(name=label, inputs=inputs, labels=labels, lesions=lesions)
     _check_labels(spec, label, problems)
     if not problems.items:
         _check_input_ids(spec, label, problems)
+    if not problems.items and lesions is not None:
+        _check_lesion_file(spec, label, problems)
     problems.raise_if_any()
     return spec
 
@@ -529,12 +616,18 @@ def stored_data_fields(challenge: Challenge, data: DataSpec) -> dict[str, Any]:
     return the EvaluationSet fields that describe it (paths, sha256 of every file, counts)."""
     checksums = {f"inputs/{k}": v for k, v in checksum_tree(data.inputs).items()}
     checksums["labels.csv"] = sha256_file(data.labels)
+    if data.lesions is not None:
+        checksums["lesions.csv"] = sha256_file(data.lesions)
     content = sha256_text(repr(sorted(checksums.items())))[:16]
     folder = f"evaluation/{challenge.slug}/{content}"
     _store(data.inputs, private_root() / folder / "inputs")
     _store(data.labels, private_root() / folder / "labels.csv")
+    if data.lesions is not None:
+        _store(data.lesions, private_root() / folder / "lesions.csv")
     return {
         "inputs_dir": f"{folder}/inputs", "labels_file": f"{folder}/labels.csv",
+        "lesions_file": f"{folder}/lesions.csv" if data.lesions is not None else "",
+        "n_lesions": data.n_lesions, "lesion_subgroup_columns": data.lesion_subgroups,
         "checksums": checksums, "n_cases": len(data.ids), "n_positive": data.n_positive,
         "has_split": data.has_split, "subgroup_columns": data.subgroups,
     }
@@ -561,7 +654,7 @@ def _save_phase(
         "quota_concurrent": quota.get("concurrent", 2),
         "count_failed": quota.get("count_failed", True),
         **release_settings(raw.get("score_release", "exact")),
-        "primary_metric": metrics["primary"],
+        "task": raw.get("task", ""), "primary_metric": metrics["primary"],
         "secondary_metrics": list(metrics.get("secondary") or []),
         "evaluation_set": evaluation, "sanity_set": sanity,
         "limit_cpus": float(limits.get("cpus", 1)),
@@ -613,6 +706,11 @@ def _export_data(evaluation: EvaluationSet, destination: Path) -> dict[str, Any]
         shutil.copy2(private_root() / evaluation.labels_file, labels)
     exported: dict[str, Any] = {"inputs": evaluation.name,
                                 "labels": labels.relative_to(destination).as_posix()}
+    if evaluation.lesions_file:
+        lesions = destination / f"{evaluation.name}.lesions.csv"
+        if not lesions.exists():
+            shutil.copy2(private_root() / evaluation.lesions_file, lesions)
+        exported["lesions"] = lesions.relative_to(destination).as_posix()
     if evaluation.inputs_public and not evaluation.is_public:
         exported["public_inputs"] = True
     return exported
@@ -639,4 +737,6 @@ def _export_phase(phase: Phase, destination: Path) -> dict[str, Any]:
     }
     if phase.sanity_set is not None:
         data["sanity"] = _export_data(phase.sanity_set, destination)
+    if phase.task:
+        data["task"] = phase.task
     return data

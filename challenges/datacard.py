@@ -119,6 +119,7 @@ def provenance_entries(
     inputs = sorted((k, v) for k, v in checksums.items() if k.startswith("inputs/"))
     tree = hashlib.sha256(repr(inputs).encode()).hexdigest()
     entries = [{"file": f"inputs/ ({len(inputs)} files)", "sha256": tree}]
-    if "labels.csv" in checksums:
-        entries.append({"file": "labels.csv", "sha256": checksums["labels.csv"]})
+    for name in ("labels.csv", "lesions.csv"):
+        if name in checksums:
+            entries.append({"file": name, "sha256": checksums[name]})
     return [{**entry, "by": who, "at": at, "source": source} for entry in entries]

@@ -122,27 +122,37 @@ def _stage_inputs(evaluation_set: EvaluationSet, inputs_zip: Path | None, scratc
     return folder
 
 
+def _replaced(checksum_name: str, given: dict[str, Path | None]) -> bool:
+    if checksum_name in ("labels.csv", "lesions.csv"):
+        return given[checksum_name.removesuffix(".csv")] is not None
+    return given["inputs"] is not None
+
+
 @transaction.atomic
 def evaluation_set_store(
     *, evaluation_set: EvaluationSet, actor: Any, inputs_zip: Path | None = None,
-    labels: Path | None = None,
+    labels: Path | None = None, lesions: Path | None = None,
 ) -> EvaluationSet:
-    """Store new inputs (a zip of the inputs folder) and/or a new labels CSV for a set, with
-    the import's checks and sha256 bookkeeping; the data card and provenance are renewed."""
-    if inputs_zip is None and labels is None:
+    """Store new inputs (a zip of the inputs folder), a new labels CSV and/or (detection) a
+    new lesions CSV for a set, with the import's checks and sha256 bookkeeping; the data
+    card and provenance are renewed. A set's lesions are kept, and checked again, when only
+    its inputs or labels change."""
+    if inputs_zip is None and labels is None and lesions is None:
         return evaluation_set
     with tempfile.TemporaryDirectory(prefix="heldout-set-") as scratch:
         inputs = _stage_inputs(evaluation_set, inputs_zip, Path(scratch))
         labels_path = labels or private_path(evaluation_set.labels_file)
-        data = check_data_files(inputs, labels_path, f"evaluation set {evaluation_set.name!r}")
+        lesions_path = lesions or (private_path(evaluation_set.lesions_file)
+                                   if evaluation_set.lesions_file else None)
+        data = check_data_files(inputs, labels_path, f"evaluation set {evaluation_set.name!r}",
+                                lesions=lesions_path)
         values = stored_data_fields(evaluation_set.challenge, data)
         values["data_card"] = compute_data_card(inputs=inputs, labels=labels_path)
-    replaced = sorted(name for name, given in (("inputs", inputs_zip), ("labels", labels))
-                      if given)
+    given = {"inputs": inputs_zip, "labels": labels, "lesions": lesions}
+    replaced = sorted(name for name, path in given.items() if path)
     values["provenance"] = [*evaluation_set.provenance, *provenance_entries(
         actor=actor, source=f"admin upload ({', '.join(replaced)})",
-        checksums={k: v for k, v in values["checksums"].items()
-                   if (k == "labels.csv" and labels) or (k != "labels.csv" and inputs_zip)})]
+        checksums={k: v for k, v in values["checksums"].items() if _replaced(k, given)})]
     for name, value in values.items():
         setattr(evaluation_set, name, value)
     evaluation_set.full_clean()

@@ -16,7 +16,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from stats.metrics import DETECTION_METRICS, METRICS, get_metric
+from stats.metrics import DETECTION_METRICS, METRICS, higher_is_better, is_detection_metric
 from stats.release import POLICIES as RELEASE_POLICIES
 from stats.release import Policy
 
@@ -37,6 +37,24 @@ def validate_metric_list(value: Any) -> None:
     if len(set(value)) != len(value):
         raise ValidationError("Name each metric once.")
 
+
+def task_problems(task: str, metrics: list[str]) -> list[str]:
+    """What is wrong with a phase's metrics for its task: detection phases rank by a
+    detection metric (film-level metrics may follow); classification phases cannot compute
+    detection metrics (they have no lesions)."""
+    if not metrics:
+        return []
+    if task == Challenge.Task.DETECTION and not is_detection_metric(metrics[0]):
+        return [f"A detection phase's primary metric must be a detection metric "
+                f"({', '.join(DETECTION_METRICS)}), not {metrics[0]!r}."]
+    detection = [name for name in metrics if is_detection_metric(name)]
+    if task != Challenge.Task.DETECTION and detection:
+        return [f"{', '.join(detection)} need lesions: only detection phases can use them."]
+    return []
+
+
+DETECTION_RELEASE = ("Detection phases release scores exact, rounded or by the ladder; "
+                     "boot-ladder-boot is for classification phases.")
 
 PREDICTIONS_NEED_PUBLIC_INPUTS = (
     "Predictions files can only be accepted where the evaluation inputs are published "
@@ -130,6 +148,11 @@ class EvaluationSet(models.Model):
         "so phases on this set may accept predictions files.")
     inputs_dir = models.CharField(max_length=500)
     labels_file = models.CharField(max_length=500)
+    lesions_file = models.CharField(
+        max_length=500, blank=True, help_text="Detection sets: the true lesions (id,x,y,radius "
+        "in pixels, origin top-left), read only by the scorer.")
+    n_lesions = models.PositiveIntegerField(default=0)
+    lesion_subgroup_columns = models.JSONField(default=list, blank=True)
     checksums = models.JSONField(default=dict, help_text="relative path -> sha256")
     n_cases = models.PositiveIntegerField(default=0)
     n_positive = models.PositiveIntegerField(default=0)
@@ -177,6 +200,10 @@ class Phase(models.Model):
         "the public sanity run) count against the quotas. Failures on hidden data always "
         "count; internal errors never do.",
     )
+    task = models.CharField(
+        max_length=20, blank=True, choices=Challenge.Task.choices,
+        help_text="This phase's task when it differs from the challenge's (e.g. a detection "
+        "track beside a classification round); blank: the challenge's task.")
     primary_metric = models.CharField(max_length=40, default="auroc", choices=METRIC_CHOICES)
     secondary_metrics = models.JSONField(
         default=list, blank=True, validators=[validate_metric_list],
@@ -242,6 +269,31 @@ class Phase(models.Model):
     def clean(self) -> None:
         if self.Kind.PREDICTIONS in (self.submission_kinds or []) and not self.inputs_published:
             raise ValidationError({"submission_kinds": PREDICTIONS_NEED_PUBLIC_INPUTS})
+        problems = task_problems(self.task_name, [self.primary_metric,
+                                                  *(self.secondary_metrics or [])])
+        if self.is_detection and self.Kind.PREDICTIONS in (self.submission_kinds or []):
+            problems.append("Detection phases score models (bundle or image), not files.")
+        if self.is_detection and self.score_release == "boot-ladder-boot":
+            problems.append(DETECTION_RELEASE)
+        for data in (self.evaluation_set, self.sanity_set):
+            if self.is_detection and data is not None and not data.lesions_file:
+                problems.append(f"Detection phases need lesions on their data: {data.name} "
+                                "has none.")
+        if problems:
+            raise ValidationError(problems)
+
+    @property
+    def task_name(self) -> str:
+        if self.task:
+            return str(self.task)
+        try:
+            return str(self.challenge.task)
+        except Challenge.DoesNotExist:  # an admin inline's phase before its challenge exists
+            return str(Challenge.Task.BINARY)
+
+    @property
+    def is_detection(self) -> bool:
+        return self.task_name == Challenge.Task.DETECTION
 
     def release_policy(self) -> Policy:
         return Policy(name=self.score_release, decimals=self.release_decimals,
@@ -249,7 +301,7 @@ class Phase(models.Model):
 
     @property
     def higher_is_better(self) -> bool:
-        return get_metric(self.primary_metric).higher_is_better
+        return higher_is_better(self.primary_metric)
 
     @property
     def inputs_published(self) -> bool:

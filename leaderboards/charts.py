@@ -280,6 +280,48 @@ def roc_svg(curve: RocCurve, *, label: str) -> str:
                 title=f"ROC curve ({curve.n_groups} groups of cases)", diagonal=True)
 
 
+@dataclass(frozen=True)
+class FrocCurve:
+    """Sensitivity at the FROC's own false-positive rates (per image), nothing finer: a step
+    for every detection would tell a team which of its detections found a lesion."""
+
+    points: tuple[tuple[float, float], ...]  # (false positives per image, sensitivity)
+    n_films: int
+    n_lesions: int
+
+
+def froc_points(fp_per_image: npt.ArrayLike, sensitivity: npt.ArrayLike, *,
+                rates: Sequence[float], n_films: int, n_lesions: int,
+                min_lesions: int) -> FrocCurve | None:
+    """The FROC at `rates` from its operating points (fp ascending): at each rate the best
+    sensitivity within that many false positives per image. None with too few lesions."""
+    if n_lesions < min_lesions:
+        return None
+    fp = np.asarray(fp_per_image, dtype=np.float64)
+    sens = np.asarray(sensitivity, dtype=np.float64)
+    points = tuple((float(rate), float(np.max(sens[fp <= rate], initial=0.0)))
+                   for rate in rates)
+    return FrocCurve(points=points, n_films=n_films, n_lesions=n_lesions)
+
+
+def _rate_label(rate: float) -> str:
+    return f"1/{round(1 / rate)}" if rate < 1 else f"{rate:g}"
+
+
+def froc_svg(curve: FrocCurve, *, label: str) -> str:
+    """FROC on a log2 axis of false positives per image (1/8 ... 8)."""
+    logs = [math.log2(rate) for rate, _ in curve.points]
+    points = tuple((x, sens) for x, (_, sens) in zip(logs, curve.points, strict=True))
+    tips = tuple(f"{_rate_label(rate)} FP/image: sensitivity {sens:.3f}"
+                 for rate, sens in curve.points)
+    series = Series(label=label, points=points, color=PALETTE[2], markers=True, tooltips=tips)
+    ticks = tuple((x, _rate_label(rate)) for x, (rate, _) in zip(logs, curve.points,
+                                                                   strict=True))
+    return plot([series], Axis("False positives per image", logs[0], logs[-1], ticks),
+                Axis("Lesion sensitivity", 0, 1, UNIT),
+                title=f"FROC ({curve.n_lesions} lesions on {curve.n_films} films)")
+
+
 def calibration_svg(bins: Sequence[CalibrationBin], *, label: str) -> str:
     shown = [b for b in bins if not b.suppressed]
     points = tuple((b.mean_predicted or 0.0, b.observed or 0.0) for b in shown)

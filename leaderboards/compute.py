@@ -47,7 +47,8 @@ from leaderboards.models import LeaderboardSnapshot
 from scoring import vectors
 from scoring.labels import LabelTable, load_labels, part_mask
 from scoring.models import Result
-from stats.metrics import get_metric
+from scoring.scores import lesion_cells
+from stats.metrics import higher_is_better
 from stats.ranking import Board, EntryVectors, RankedEntry, rank_vectors
 from submissions.models import Submission
 
@@ -117,7 +118,7 @@ def selection_score(result: Result, part: str, primary: str) -> float:
     value = (result.metrics.get(part) or {}).get(primary)
     if value is None or not math.isfinite(value):
         return -math.inf
-    return float(value) if get_metric(primary).higher_is_better else -float(value)
+    return float(value) if higher_is_better(primary) else -float(value)
 
 
 def _team_entries(phase: Phase, results: list[Result], part: str) -> list[Result]:
@@ -225,6 +226,9 @@ def subgroup_cells(
             inside = part == value
             n, n_pos = int(inside.sum()), int(y[inside].sum())
             cells.append(_Cell(column, str(value), inside, n, n_pos, rule.allows(n, n_pos)))
+    for column, value, lesions in lesion_cells(table, mask):
+        n = int(lesions.sum())  # every lesion is a positive: the rule counts lesions
+        cells.append(_Cell(column, value, lesions, n, n, rule.allows(n, n)))
     return cells
 
 
@@ -403,7 +407,7 @@ def _header(ctx: _Context, spec: BoardPart, n_cases: int) -> Payload:
     return {
         "version": PAYLOAD_VERSION, "board": spec.board, "part": spec.part,
         "primary": phase.primary_metric, "secondary": list(phase.secondary_metrics),
-        "higher_is_better": {n: get_metric(n).higher_is_better for n in names},
+        "higher_is_better": {n: higher_is_better(n) for n in names},
         "selection": f"selected:{phase.selection_limit}" if phase.selection_limit else "best",
         "n_cases": n_cases, "n_resamples": phase.bootstrap_resamples, "seed": phase.pk,
         "tie_threshold": TIE_THRESHOLD,

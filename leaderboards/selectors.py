@@ -22,12 +22,14 @@ from challenges.models import Phase
 from challenges.visibility import PhaseRights
 from core.storage import private_path
 from leaderboards import charts
-from leaderboards.compute import payload_as_of, small_cell_rule
+from leaderboards.compute import SmallCellRule, payload_as_of, small_cell_rule
 from leaderboards.models import LeaderboardSnapshot
 from leaderboards.release import released_payload
 from scoring.arrays import from_bytes
 from scoring.labels import LabelTable, part_mask, read_labels
 from scoring.models import Result
+from stats.detection import Evidence, froc_curve
+from stats.metrics import FROC_FP_RATES
 
 
 def _num(value: float | None) -> str:
@@ -171,6 +173,7 @@ def phases_due_at_close(*, now: datetime) -> QuerySet[Phase]:
 class EntryCurves:
     roc: charts.RocCurve | None
     calibration: list[charts.CalibrationBin]
+    froc: charts.FrocCurve | None = None
 
 
 @functools.lru_cache(maxsize=4)
@@ -192,7 +195,7 @@ def entry_curves(*, phase: Phase, view: BoardView, key: str) -> EntryCurves | No
         return None
     result = Result.objects.filter(
         submission__uid=key, submission__phase=phase, evaluation_set=phase.evaluation_set
-    ).only("case_scores").first()
+    ).only("case_scores", "case_detections").first()
     if result is None:
         return None
     table = _label_table(phase)
@@ -200,8 +203,18 @@ def entry_curves(*, phase: Phase, view: BoardView, key: str) -> EntryCurves | No
     y, scores = table.y[mask], from_bytes(result.case_scores)[mask]
     rule = small_cell_rule()
     limits = {"min_cases": rule.min_cases, "min_positives": rule.min_positives}
+    froc = None
+    if result.case_detections is not None:
+        froc = _froc(Evidence.from_bytes(result.case_detections).select_films(mask), rule)
     return EntryCurves(roc=charts.roc_curve(y, scores, **limits),
-                       calibration=charts.calibration_bins(y, scores, **limits))
+                       calibration=charts.calibration_bins(y, scores, **limits), froc=froc)
+
+
+def _froc(evidence: Evidence, rule: SmallCellRule) -> charts.FrocCurve | None:
+    fp, sensitivity = froc_curve(evidence)
+    return charts.froc_points(fp, sensitivity, rates=FROC_FP_RATES, n_films=evidence.n_films,
+                              n_lesions=int(evidence.lesion_film.size),
+                              min_lesions=rule.min_cases)
 
 
 # --------------------------------------------------------------------------- progress

@@ -127,14 +127,17 @@ def entry_detail(
     # Curves are drawn from per-case scores: not while scores are released coarsely.
     curves = None if rights.releases_scores else selectors.entry_curves(
         phase=item, view=view, key=str(key))
-    roc = calibration = ""
+    roc = calibration = froc = ""
     if curves is not None and curves.roc is not None:
         roc = charts.roc_svg(curves.roc, label=entry["team"])
+    if curves is not None and curves.froc is not None:
+        froc = charts.froc_svg(curves.froc, label=entry["team"])
     if curves is not None and any(not b.suppressed for b in curves.calibration):
         calibration = charts.calibration_svg(curves.calibration, label=entry["team"])
     return render(request, "leaderboards/entry.html", {
         "phase": item, "challenge": item.challenge, "board": view, "entry": entry,
-        "metrics": _metric_rows(view.payload, entry), "roc": _svg(roc),
+        "metrics": _metric_rows(view.payload, entry), "roc": _svg(roc), "froc": _svg(froc),
+        "detection": item.is_detection,
         "subgroups": _subgroup_tables(view.payload, entry),
         "calibration": _svg(calibration),
         "calibration_bins": curves.calibration if curves else [],

@@ -30,6 +30,9 @@ class Run(models.Model):
     log_tail = models.TextField(blank=True)
     duration_s = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    detections = models.JSONField(
+        default=dict, blank=True, help_text="Sanity runs of detection phases: the model's "
+        "detections per public film ({id: [[x, y, score], ...]}, best first), for overlays.")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -77,6 +80,10 @@ class Result(models.Model):
         null=True, blank=True, help_text="The submission whose scores `released` repeats.")
     case_scores = models.BinaryField()
     case_labels = models.BinaryField(null=True, blank=True)
+    case_detections = models.BinaryField(
+        null=True, blank=True, help_text="Detection phases: the detections matched against "
+        "the true lesions (stats.detection.Evidence: each lesion's best hit score, the false "
+        "positives' scores, by film index); no coordinates.")
     computed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

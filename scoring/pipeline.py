@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from challenges.lesions import image_sizes
 from challenges.models import EvaluationSet, Phase
 from core import dispatch
 from core.services import audit_record
@@ -35,9 +37,11 @@ from scoring.backends.base import Backend, BackendError, InvalidImage, Limits, R
 from scoring.images import ensure_runtime_image
 from scoring.models import Result, Run
 from scoring.scores import score_predictions
+from stats.detection import Evidence, match
 from submissions import validation
 from submissions.exceptions import InvalidPredictions, InvalidUpload
 from submissions.models import Submission
+from submissions.overlays import OVERLAY_PER_FILM
 from submissions.services import upload_limits
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,15 @@ Status = Submission.Status
 UPLOAD = "upload"  # failed before any run: the upload itself cannot be used
 ENGINE_BACKOFF_S = 0.5
 Error = Submission.ErrorClass
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a run wrote, validated: film-level predictions and, for detection phases, the
+    detections (a film's score is its best detection unless predictions.csv gives one)."""
+
+    predictions: validation.Predictions
+    detections: validation.Detections | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,16 @@ HIDDEN_LANE_MESSAGES = {
     Error.INVALID_OUTPUT: "The predictions on the hidden data do not follow the contract "
     "(every input id exactly once, header id,score[,label], scores in [0, 1], /output within "
     "its size limit). The sanity run on public data shows details; check your model there.",
+}
+# Detection phases: the same sentences, naming the detections file.
+HIDDEN_DETECTION_MESSAGES = {
+    **HIDDEN_LANE_MESSAGES,
+    Error.MISSING_OUTPUT: "The model wrote no /output/detections.csv on the hidden data.",
+    Error.INVALID_OUTPUT: "The detections on the hidden data do not follow the contract "
+    "(header id,x,y,score, ids from the manifest, x and y inside the image, scores in [0, 1], "
+    f"at most {validation.MAX_PER_FILM} per film, an optional predictions.csv with every id "
+    "once, /output within its size limit). The sanity run on public data shows details; "
+    "check your model there.",
 }
 INTERNAL_MESSAGE = ("Something went wrong on our side; the organisers have been told. "
                     "This attempt does not count against your quota.")
@@ -148,20 +171,20 @@ def _evaluate(submission: Submission, backend: Backend, workdir: Path) -> None:
     runnable = _prepare(submission, backend, workdir)
     table = labels_io.load_labels(phase.evaluation_set)
     if runnable is None:
-        predictions = _read_uploaded_predictions(submission, table)
+        output = ModelOutput(_read_uploaded_predictions(submission, table))
     else:
         if phase.sanity_set is not None and not _sanity_passed_before(submission):
             sanity_ids = labels_io.load_labels(phase.sanity_set).ids
             _run_lane(submission, backend, runnable, phase.sanity_set, sanity_ids,
                       Run.Lane.SANITY, workdir)
-        predictions = _run_lane(submission, backend, runnable, phase.evaluation_set,
-                                table.ids, Run.Lane.HIDDEN, workdir)
+        output = _run_lane(submission, backend, runnable, phase.evaluation_set,
+                           table.ids, Run.Lane.HIDDEN, workdir)
     if not Submission.update_status(submission.pk, to=Status.SCORING,
                                     attempt=submission.attempts):
         raise outcome.StaleAttempt
     _audit_hidden_access(submission, phase.evaluation_set, "hidden_labels.scored",
                          _what_ran(submission, runnable))
-    _store_result(submission, phase.evaluation_set, table, predictions)
+    _store_result(submission, phase.evaluation_set, table, output)
 
 
 def _sanity_passed_before(submission: Submission) -> bool:
@@ -250,7 +273,7 @@ def _what_ran(submission: Submission, runnable: Runnable | None) -> dict[str, st
 def _run_lane(
     submission: Submission, backend: Backend, runnable: Runnable,
     evaluation_set: EvaluationSet, expected: tuple[str, ...], lane: str, workdir: Path,
-) -> validation.Predictions:
+) -> ModelOutput:
     labels_io.verify_checksums(evaluation_set)
     if lane == Run.Lane.HIDDEN:
         _audit_hidden_access(submission, evaluation_set, "hidden_data.run",
@@ -273,14 +296,36 @@ def _run_lane(
         logger.exception("engine failure in %s", spec.name)
         _save_run(run, None, Error.INTERNAL_ERROR, "The sandbox failed to run your model.")
         raise
-    error_class, message, predictions = _judge(result, output, expected, phase.limit_seconds)
+    sizes = _image_sizes(evaluation_set, expected) if phase.is_detection else None
+    error_class, message, written = _judge(result, output, expected, phase.limit_seconds, sizes)
+    if written is not None and written.detections is not None and lane == Run.Lane.SANITY:
+        run.detections = overlay_detections(written.detections, expected)
     _save_run(run, result, error_class, message)
     if error_class:
         if lane == Run.Lane.SANITY:
             raise RunFailed(error_class, f"Sanity run on public data: {message}", lane)
-        raise RunFailed(error_class, HIDDEN_LANE_MESSAGES[error_class], lane)
-    assert predictions is not None
-    return predictions
+        messages = HIDDEN_DETECTION_MESSAGES if phase.is_detection else HIDDEN_LANE_MESSAGES
+        raise RunFailed(error_class, messages[error_class], lane)
+    assert written is not None
+    return written
+
+
+def _image_sizes(evaluation_set: EvaluationSet, ids: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Each film's image size, for checking detection coordinates (PNG headers only)."""
+    return image_sizes(private_path(evaluation_set.inputs_dir), ids)
+
+
+def overlay_detections(detections: validation.Detections,
+                       ids: tuple[str, ...]) -> dict[str, list[list[float]]]:
+    """A public sanity run's detections per film, best first, for the overlay pictures."""
+    out: dict[str, list[list[float]]] = {}
+    for index in np.argsort(-detections.score, kind="stable"):
+        film = out.setdefault(ids[int(detections.film[index])], [])
+        if len(film) < OVERLAY_PER_FILM:
+            film.append([round(float(detections.x[index]), 1),
+                         round(float(detections.y[index]), 1),
+                         round(float(detections.score[index]), 4)])
+    return out
 
 
 def _run_retrying(backend: Backend, spec: RunSpec, submission: Submission) -> RunResult:
@@ -304,7 +349,7 @@ def _environment(phase: Phase) -> dict[str, str]:
     # BLAS libraries start a thread per host core; cap them at the CPU quota so they neither
     # thrash nor run into the pids limit.
     threads = str(max(1, math.ceil(phase.limit_cpus)))
-    env = {"HELDOUT_TASK": phase.challenge.task}
+    env = {"HELDOUT_TASK": phase.task_name}
     env.update({name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                             "MKL_NUM_THREADS")})
     return env
@@ -319,10 +364,12 @@ def _limits(phase: Phase) -> Limits:
 
 
 def _judge(
-    result: RunResult, output: Path, expected: tuple[str, ...], seconds: int
-) -> tuple[str, str, validation.Predictions | None]:
-    """(error class, detailed message, predictions). The details go to the Run (organisers)
-    and, on the sanity lane, to the team."""
+    result: RunResult, output: Path, expected: tuple[str, ...], seconds: int,
+    image_sizes: dict[str, tuple[int, int]] | None = None,
+) -> tuple[str, str, ModelOutput | None]:
+    """(error class, detailed message, what the model wrote). The details go to the Run
+    (organisers) and, on the sanity lane, to the team. `image_sizes` marks a detection
+    phase: the model writes detections.csv, and predictions.csv only if it wants to."""
     if result.timed_out:
         return Error.TIMEOUT, f"The model did not finish within {seconds} seconds.", None
     if result.oom_killed:
@@ -331,13 +378,41 @@ def _judge(
         return Error.INVALID_OUTPUT, "The model filled the /output size limit.", None
     if result.exit_code != 0:
         return Error.NONZERO_EXIT, f"The model exited with code {result.exit_code}.", None
+    if image_sizes is not None:
+        return _judge_detections(output, expected, image_sizes)
     path = output / "predictions.csv"
     if not path.is_file():
         return Error.MISSING_OUTPUT, "The model wrote no /output/predictions.csv.", None
     try:
-        return "", "", validation.read_predictions(path, expected_ids=expected)
+        return "", "", ModelOutput(validation.read_predictions(path, expected_ids=expected))
     except InvalidPredictions as error:
         return Error.INVALID_OUTPUT, error.message, None  # details: sanity lane, organisers
+
+
+def _judge_detections(
+    output: Path, expected: tuple[str, ...], image_sizes: dict[str, tuple[int, int]],
+) -> tuple[str, str, ModelOutput | None]:
+    path = output / "detections.csv"
+    if not path.is_file():
+        return Error.MISSING_OUTPUT, "The model wrote no /output/detections.csv.", None
+    try:
+        detections = validation.read_detections(path, expected_ids=expected,
+                                                image_sizes=image_sizes)
+        films = output / "predictions.csv"
+        if films.exists():
+            predictions = validation.read_predictions(films, expected_ids=expected)
+        else:
+            predictions = _film_scores(detections, expected)
+    except InvalidPredictions as error:
+        return Error.INVALID_OUTPUT, error.message, None
+    return "", "", ModelOutput(predictions, detections)
+
+
+def _film_scores(detections: validation.Detections,
+                 expected: tuple[str, ...]) -> validation.Predictions:
+    scores = detections.best_per_film(len(expected))
+    scores.flags.writeable = False
+    return validation.Predictions(ids=expected, scores=scores, labels=None)
 
 
 def _save_run(run: Run, result: RunResult | None, error_class: str, message: str) -> None:
@@ -350,16 +425,33 @@ def _save_run(run: Run, result: RunResult | None, error_class: str, message: str
     run.save()
 
 
+def matched_evidence(table: labels_io.LabelTable,
+                     detections: validation.Detections | None) -> Evidence | None:
+    """Detections matched against the true lesions: what detection metrics read, with
+    coordinates and ids gone."""
+    if detections is None or table.lesions is None:
+        return None
+    lesions = table.lesions
+    return match(n_films=len(table.ids), lesion_film=lesions.film, lesion_x=lesions.x,
+                 lesion_y=lesions.y, lesion_radius=lesions.radius, det_film=detections.film,
+                 det_x=detections.x, det_y=detections.y, det_score=detections.score)
+
+
 def _store_result(
     submission: Submission, evaluation_set: EvaluationSet, table: labels_io.LabelTable,
-    predictions: validation.Predictions,
+    output: ModelOutput,
 ) -> None:
     """Score, then write the result and the success in one transaction that holds the
     submission's row and proves this attempt is still the current one."""
     phase = submission.phase
+    predictions = output.predictions
+    evidence = matched_evidence(table, output.detections)
+    if phase.is_detection and evidence is None:
+        raise RuntimeError(f"detection phase {phase} has no lesions or no detections")
     scored = score_predictions(
         table, predictions.scores, predictions.labels,
         metrics=[phase.primary_metric, *phase.secondary_metrics], primary=phase.primary_metric,
+        evidence=evidence,
     )
     released, source = score_release.release(
         submission=submission, table=table, exact=scored.metrics, scores=predictions.scores,
@@ -372,6 +464,7 @@ def _store_result(
             "evaluation_set": evaluation_set, "metrics": scored.metrics,
             "subgroups": scored.subgroups, "case_scores": to_bytes(predictions.scores),
             "case_labels": None if predictions.labels is None else to_bytes(predictions.labels),
+            "case_detections": None if evidence is None else evidence.to_bytes(),
             "released": released, "released_from": source,
             "resamples": None, "part_subgroups": {}, "resample_key": "",
         })
@@ -383,7 +476,7 @@ def _store_result(
     # After the team has its result: the board's statistics for it, once, here where the
     # per-case scores live; then the board.
     try:
-        _store_vectors(submission, table, predictions)
+        _store_vectors(submission, table, predictions, evidence)
     except Exception:  # the result stands; the board computes them itself (vectors.of_result)
         logger.exception("could not store the board statistics of submission %s", submission.pk)
     dispatch.refresh_leaderboard(phase.pk)
@@ -391,10 +484,10 @@ def _store_result(
 
 
 def _store_vectors(submission: Submission, table: labels_io.LabelTable,
-                   predictions: validation.Predictions) -> None:
+                   predictions: validation.Predictions, evidence: Evidence | None) -> None:
     phase = submission.phase
     resamples, part_subgroups = vectors.pack(
-        phase, vectors.compute(phase, table, predictions.scores, predictions.labels))
+        phase, vectors.compute(phase, table, predictions.scores, predictions.labels, evidence))
     Result.objects.filter(submission=submission).update(
         resamples=resamples, part_subgroups=part_subgroups,
         resample_key=vectors.stats_key(phase))

@@ -17,7 +17,6 @@ for B = 1000.
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,9 @@ import numpy as np
 from challenges.models import Phase
 from scoring.arrays import from_bytes
 from scoring.labels import LabelTable, part_mask, parts
-from stats.metrics import get_metric
+from scoring.scores import Cases, subgroup_scores
+from stats.detection import Evidence, froc_resampled
+from stats.metrics import is_detection_metric
 from stats.ranking import resample_values
 
 VERSION = 2  # 2: one array, rows in `_rows` order
@@ -47,40 +48,31 @@ def stats_key(phase: Phase) -> str:
     return f"v{VERSION}:{phase.bootstrap_resamples}:{phase.pk}:{','.join(metric_names(phase))}"
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def _subgroups(table: LabelTable, mask: np.ndarray, scores: np.ndarray,
-               labels: np.ndarray | None, primary: str) -> dict[str, dict[str, dict[str, Any]]]:
-    metric, y = get_metric(primary), table.y[mask]
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for column, values in table.subgroups.items():
-        part = values[mask]
-        out[column] = {}
-        for value in sorted(set(part.tolist())):
-            inside = part == value
-            lab = None if labels is None else labels[inside]
-            out[column][str(value)] = {
-                "n": int(inside.sum()), "n_positive": int(y[inside].sum()),
-                "score": _finite(metric(y[inside], scores[inside], lab)),
-            }
-    return out
-
-
 def compute(phase: Phase, table: LabelTable, scores: np.ndarray,
-            labels: np.ndarray | None) -> dict[str, PartStats]:
+            labels: np.ndarray | None, evidence: Evidence | None = None) -> dict[str, PartStats]:
+    """Per part: every metric on the phase's paired resamples of the part's films (detection
+    metrics on the same film resamples: a drawn film brings its lesions and detections), and
+    the primary metric per subgroup cell."""
     out = {}
+    names = metric_names(phase)
+    film_level = [name for name in names if not is_detection_metric(name)]
     for part in parts(table):
         mask = part_mask(table, part)
         if not mask.any():
             continue
-        y, s = table.y[mask], scores[mask]
-        lab = None if labels is None else labels[mask]
+        cases = Cases(table.y, scores, labels, evidence).select(mask)
+        samples = resample_values(
+            cases.y, cases.scores, cases.labels, film_level,
+            n_resamples=phase.bootstrap_resamples, seed=phase.pk) if film_level else {}
+        for name in names:
+            if is_detection_metric(name):
+                if cases.evidence is None:
+                    raise ValueError(f"{name} needs the result's matched detections")
+                samples[name] = froc_resampled(
+                    cases.evidence, n_resamples=phase.bootstrap_resamples, seed=phase.pk)
         out[part] = PartStats(
-            samples=resample_values(y, s, lab, metric_names(phase),
-                                    n_resamples=phase.bootstrap_resamples, seed=phase.pk),
-            subgroups=_subgroups(table, mask, s, lab, phase.primary_metric),
+            samples=samples,
+            subgroups=subgroup_scores(table, cases, mask, phase.primary_metric),
         )
     return out
 
@@ -118,7 +110,9 @@ def of_result(result: Any, phase: Phase, table: LabelTable) -> dict[str, PartSta
         return unpack(phase, result.resamples, result.part_subgroups)
     scores = from_bytes(result.case_scores)
     labels = None if result.case_labels is None else from_bytes(result.case_labels)
-    stats = compute(phase, table, scores, labels)
+    evidence = (None if result.case_detections is None
+                else Evidence.from_bytes(result.case_detections))
+    stats = compute(phase, table, scores, labels, evidence)
     blob, subgroups = pack(phase, stats)
     type(result).objects.filter(pk=result.pk).update(
         resamples=blob, part_subgroups=subgroups, resample_key=stats_key(phase))

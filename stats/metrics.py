@@ -416,3 +416,21 @@ class DetectionMetric:
 DETECTION_METRICS: Mapping[str, DetectionMetric] = types.MappingProxyType(
     {"froc": DetectionMetric("froc", "FROC sensitivity", True, froc_sensitivity)}
 )
+
+
+def is_detection_metric(name: str) -> bool:
+    return name in DETECTION_METRICS
+
+
+def higher_is_better(name: str) -> bool:
+    """The direction of any metric, classification or detection; KeyError when unknown."""
+    if name in DETECTION_METRICS:
+        return DETECTION_METRICS[name].higher_is_better
+    return get_metric(name).higher_is_better
+
+
+def metric_title(name: str) -> str:
+    found = METRICS.get(name) or DETECTION_METRICS.get(name)
+    if found is None:
+        raise KeyError(f"unknown metric {name!r}")
+    return found.title

@@ -40,6 +40,7 @@ from stats.metrics import (
     ECE_BIN_EDGES,
     ece_bins,
     get_metric,
+    higher_is_better,
     log_loss_terms,
     positive_groups,
     validate_labels,
@@ -398,7 +399,7 @@ def metric_on_resamples(
 def _metric_names(primary: str, secondary: Sequence[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys((primary, *secondary)))
     for name in names:
-        get_metric(name)
+        higher_is_better(name)  # KeyError for an unknown metric
     return names
 
 
@@ -465,7 +466,7 @@ def _sort_key(metrics: dict[str, float], names: Sequence[str]) -> tuple[tuple[bo
     key = []
     for name in names:
         v = metrics[name]
-        oriented = -v if get_metric(name).higher_is_better else v
+        oriented = -v if higher_is_better(name) else v
         key.append((bool(np.isnan(v)), 0.0 if np.isnan(v) else oriented))
     return tuple(key)
 
@@ -563,7 +564,7 @@ def rank_vectors(
     order = sorted(range(len(entries)), key=sort_keys.__getitem__)
     ranks = _ranks(order, sort_keys, [e.is_baseline for e in entries])
     leader = next((i for i in order if not entries[i].is_baseline), None)
-    higher = get_metric(primary).higher_is_better
+    higher = higher_is_better(primary)
     intervals = {n: _intervals([e.samples[n] for e in entries]) for n in names}
     board = []
     for i, rank in zip(order, ranks, strict=True):

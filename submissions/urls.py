@@ -14,4 +14,5 @@ urlpatterns = [
     path("submissions/<uuid:uid>/status/", views.submission_status, name="status"),
     path("submissions/<uuid:uid>/select/", views.submission_select, name="select"),
     path("submissions/<uuid:uid>/note/", views.submission_note, name="note"),
+    path("submissions/<uuid:uid>/films/<str:film>.png", views.sanity_film, name="film"),
 ]

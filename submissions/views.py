@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -15,9 +15,10 @@ from challenges import selectors as challenge_selectors
 from challenges.models import Phase
 from challenges.visibility import PhaseRights, phase_rights
 from core.exceptions import DomainError
-from submissions import selectors, services
+from submissions import overlays, selectors, services
 from submissions.exceptions import InvalidUpload
 from submissions.models import NOTE_MAX_LENGTH, Submission
+from submissions.overlays import OVERLAY_PER_FILM
 from submissions.serializers import SANITY_LANE
 from submissions.uploads import stage_chunks
 
@@ -153,7 +154,25 @@ def _submission_context(submission: Submission, rights: PhaseRights) -> dict[str
             run.pk: run.log_tail for run in runs
             if run.lane == SANITY_LANE or rights.hidden_logs_visible
         },
+        "overlays": _overlays(submission, runs), "overlay_cap": OVERLAY_PER_FILM,
     }
+
+
+def _overlays(submission: Submission, runs: list) -> list[overlays.Overlay]:  # type: ignore[type-arg]
+    sanity = next((run for run in runs if run.lane == SANITY_LANE and run.detections), None)
+    if sanity is None:
+        return []
+    return overlays.overlays(submission.phase.sanity_set, sanity.detections)
+
+
+@login_required
+def sanity_film(request: HttpRequest, uid: str, film: str) -> FileResponse:
+    """A public sanity film's image, for the overlays of a submission the viewer may see."""
+    submission, _ = _viewable(request, uid)
+    path = overlays.public_film_path(submission.phase.sanity_set, film)
+    if path is None:
+        raise Http404("No such public film.")
+    return FileResponse(path.open("rb"), content_type="image/png")
 
 
 @login_required

@@ -61,3 +61,76 @@ def write_bundle(root: Path, *, n_cases: int = 40, **overrides: Any) -> Path:
     document.update(overrides)
     (root / "challenge.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     return root
+
+
+# --- detection --------------------------------------------------------------------------
+
+FILM_PX = 48  # small synthetic films: grey noise, bright disks as "lesions"
+
+
+def _film(path: Path, disks: list[tuple[int, int, int, int]], seed: int) -> None:
+    """A FILM_PX square PNG of noise in 0..40 with disks (x, y, radius, brightness)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 41, (FILM_PX, FILM_PX)).astype(np.uint8)
+    rows, cols = np.mgrid[0:FILM_PX, 0:FILM_PX]
+    for x, y, radius, brightness in disks:
+        pixels[(cols - x) ** 2 + (rows - y) ** 2 <= radius**2] = brightness
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)  # uint8, 2-D: greyscale
+
+
+def _detection_set(root: Path, prefix: str, n_films: int, *, split: bool) -> None:
+    """Films `<prefix>NNN`: every third normal, the others with one or two lesions; some
+    lesions are faint (as dim as the noise), so a brightest-pixel model misses them."""
+    labels, lesions, manifest = [], [], []
+    for n in range(n_films):
+        ident = f"{prefix}{n:03d}"
+        disks = [] if n % 3 == 0 else [(10 + n % 20, 12 + (3 * n) % 20, 3 + n % 3,
+                                         40 if n % 5 == 0 else 120 + 4 * n % 130)]
+        if n % 7 == 1:
+            disks.append((36, 36, 4, 90 + n % 60))
+        _film(root / "inputs" / "images" / f"{ident}.png", disks, seed=n)
+        manifest.append([ident, "A" if n % 2 else "B"])
+        row = [ident, int(bool(disks))]
+        labels.append(row + (["public" if n % 2 else "private"] if split else []) +
+                      ["dense" if n % 4 < 2 else "fatty"])
+        lesions += [[ident, x, y, r, "small" if r < 5 else "large"] for x, y, r, _ in disks]
+    _write_csv(root / "inputs" / "manifest.csv", ["id", "view"], manifest)
+    _write_csv(root / "labels.csv", ["id", "label", *(["split"] if split else []), "density"],
+               labels)
+    _write_csv(root / "lesions.csv", ["id", "x", "y", "radius", "size"], lesions)
+
+
+def detection_phase_spec(**overrides: Any) -> dict[str, Any]:
+    spec = phase_spec(
+        slug="detection", title="Lesion detection", task="detection",
+        metrics={"primary": "froc", "secondary": ["auroc", "auprc"]},
+        evaluation={"inputs": "hidden/inputs", "labels": "hidden/labels.csv",
+                    "lesions": "hidden/lesions.csv"},
+        sanity={"inputs": "sanity/inputs", "labels": "sanity/labels.csv",
+                "lesions": "sanity/lesions.csv"},
+        bootstrap_resamples=200,
+    )
+    spec.update(overrides)
+    return spec
+
+
+def write_detection_bundle(root: Path, *, n_films: int = 36, **overrides: Any) -> Path:
+    """A valid synthetic detection bundle (task: detection): hidden films `f000...` with a
+    public/private split, sanity films `s000...`."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "README.md").write_text("# Synthetic detection challenge\nNot real data.\n")
+    (root / "TERMS.md").write_text("Test terms.\n")
+    _detection_set(root / "hidden", "f", n_films, split=True)
+    _detection_set(root / "sanity", "s", 6, split=False)
+    document = {
+        "slug": "synthetic-detection", "title": "[SYNTHETIC] Detection test",
+        "summary": "For tests.", "task": "detection", "description": "README.md",
+        "terms": "TERMS.md", "max_team_size": 3, "phases": [detection_phase_spec()],
+    }
+    document.update(overrides)
+    (root / "challenge.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return root

@@ -16,6 +16,7 @@ are its interface (tests patch private helpers where they live, e.g. ``bundle._c
 from __future__ import annotations
 
 from submissions.validation.bundle import check_bundle, extract_bundle
+from submissions.validation.detections import MAX_PER_FILM, Detections, read_detections
 from submissions.validation.image import check_image_archive, check_image_header
 from submissions.validation.kind import detect_kind
 from submissions.validation.predictions import (
@@ -27,6 +28,8 @@ from submissions.validation.shared import MAX_LISTED, UploadLimits
 
 __all__ = [
     "MAX_LISTED",
+    "MAX_PER_FILM",
+    "Detections",
     "Predictions",
     "UploadLimits",
     "check_bundle",
@@ -35,5 +38,6 @@ __all__ = [
     "check_predictions_upload",
     "detect_kind",
     "extract_bundle",
+    "read_detections",
     "read_predictions",
 ]

@@ -77,25 +77,26 @@ class _Table:
 
 
 @contextmanager
-def _open_csv(path: Path, limit: int, error: type[SubmissionError]) -> Iterator[IO[str]]:
+def _open_csv(path: Path, limit: int, error: type[SubmissionError],
+              what: str = "predictions file") -> Iterator[IO[str]]:
     # O_NOFOLLOW and the S_ISREG check stop a container from pointing predictions.csv at a
     # host file (whose content would be echoed in messages) or at a FIFO (which would block).
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise error("The predictions file was not found.") from None
+        raise error(f"The {what} was not found.") from None
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
-        raise error("The predictions file must be a regular file, not a link.") from None
+        raise error(f"The {what} must be a regular file, not a link.") from None
     raw = os.fdopen(fd, "rb")
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise error("The predictions file must be a regular file.")
+            raise error(f"The {what} must be a regular file.")
         # The size is checked on the open descriptor before any byte is read.
-        _check_size(info.st_size, limit, "predictions file", error)
+        _check_size(info.st_size, limit, what, error)
         yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     finally:
         raw.close()
