@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.test import Client
+from django.urls import reverse
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
@@ -163,6 +165,8 @@ def test_a_detection_model_is_scored_by_froc_and_ranked(
     assert sorted(sanity.detections) == sanity_ids  # kept for the overlay pictures
     assert all(len(d) == 3 for film in sanity.detections.values() for d in film)
 
+    _check_overlays(first, alice, carol, sanity_ids, list(table.ids))
+
     recompute(phase_pk=phase.pk)
     board = LeaderboardSnapshot.objects.get(phase=phase, board="public").payload
     teams = [e["team"] for e in board["entries"]]
@@ -172,6 +176,23 @@ def test_a_detection_model_is_scored_by_froc_and_ranked(
     assert low <= leader["metrics"]["froc"] <= high and low < high
     assert leader["rank"] == 1 and other["rank"] == 2
     assert other["bayes_factor"] is not None and leader["bayes_factor"] is None
+
+
+def _check_overlays(submission, member, outsider, sanity_ids, hidden_ids):  # type: ignore[no-untyped-def]
+    """The submission page draws the public sanity films with lesions and detections; the
+    films are served to whoever may see the submission, hidden films never."""
+    client = Client()
+    client.force_login(member)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert page.count('<figure class="overlay"') == len(sanity_ids)
+    assert 'class="lesion"' in page and 'class="detection"' in page
+    film = reverse("submissions:film", args=[submission.uid, sanity_ids[0]])
+    response = client.get(film)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    hidden = reverse("submissions:film", args=[submission.uid, hidden_ids[0]])
+    assert client.get(hidden).status_code == 404
+    client.force_login(outsider)
+    assert client.get(film).status_code == 404
 
 
 def test_bad_detections_are_named_on_the_sanity_lane(
