@@ -1,5 +1,7 @@
 """The demo's first entries, so the leaderboards are not empty: the organisers' baselines
-and one entry per demo team, all submitted through the real service (and so the worker)."""
+and entries of the demo teams, all submitted through the real service (and so the worker).
+The mammography challenge gets entries on both of its phases: the screening board and the
+lesion-detection board."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from challenges.models import Challenge
-from demo.examples import mammography_model, readmission_bundle
+from demo.examples import mammography_detector, mammography_model, readmission_bundle
 from submissions.services import submission_create
 from submissions.uploads import stage_existing
 
@@ -25,13 +27,15 @@ with open(os.path.join(os.environ["HELDOUT_OUTPUT"], "predictions.csv"), "w") as
 
 
 def _submit(challenge: Challenge, team: Any, user: Any, path: Path, kind: str,
-            baseline: bool = False) -> None:
-    phase = challenge.phases.order_by("order").first()
+            baseline: bool = False, phase_slug: str | None = None) -> None:
+    """Submit to the phase `phase_slug`, or to the challenge's first phase when None."""
+    phases = challenge.phases.order_by("order")
+    phase = phases.get(slug=phase_slug) if phase_slug else phases.first()
     staged = stage_existing(path, filename=path.name)
     submission_create(phase=phase, team=team, user=user, kind=kind, staged=staged,
                       is_baseline=baseline)
     label = "baseline" if baseline else team.name
-    print(f"  submitted {path.name} to {challenge.slug} ({label})", flush=True)
+    print(f"  submitted {path.name} to {challenge.slug}/{phase.slug} ({label})", flush=True)
 
 
 def _rule_bundle(out_dir: Path) -> Path:
@@ -58,3 +62,21 @@ def submit_demo_entries(people: dict[str, Any], bundle_root: Path) -> None:
             _submit(challenge, teams["organisers"], people["olga"], image, "image", baseline=True)
             zipped = mammography_model(bundle, models, kind="bundle")
             _submit(challenge, teams["alpha"], people["alice"], zipped, "bundle")
+            _submit_detectors(challenge, teams, people, bundle, models)
+
+
+def _submit_detectors(
+    challenge: Challenge, teams: dict[str, Any], people: dict[str, Any], bundle: Path,
+    models: Path,
+) -> None:
+    """The blob detector (organisers' baseline and Alpha's entry) and its fixed-rule variant
+    with fewer detections (Bravo's), so the detection board shows a spread."""
+    detector = mammography_detector(bundle, models)
+    rule = mammography_detector(bundle, models, variant="rule")
+    for team, user, model, baseline in (
+        ("organisers", "olga", detector, True),
+        ("alpha", "alice", detector, False),
+        ("bravo", "carol", rule, False),
+    ):
+        _submit(challenge, teams[team], people[user], model, "bundle", baseline=baseline,
+                phase_slug="detection")

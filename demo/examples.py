@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import shutil
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -72,3 +73,43 @@ def mammography_model(bundle: Path, out_dir: Path, *, kind: str) -> Path:
     if kind == "bundle":
         return module.build_bundle(train, target)  # type: ignore[no-any-return]
     return module.build_image(train, target, compress=True)  # type: ignore[no-any-return]
+
+
+def _detection_train_dir(bundle: Path, work: Path) -> Path:
+    """images/ (from the public zip), labels.csv and lesions.csv, readable by uid 65534.
+
+    The fit runs in a container as nobody, so every folder on the way and every file must be
+    world-readable (pytest's temp folders are 0700: callers open those up themselves).
+    """
+    if not (work / "lesions.csv").is_file():
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        with zipfile.ZipFile(bundle / "public" / "train_images.zip") as archive:
+            archive.extractall(work)
+        shutil.copyfile(bundle / "public" / "train" / "labels.csv", work / "labels.csv")
+        shutil.copyfile(bundle / "public" / "lesions.csv", work / "lesions.csv")
+    for path in [work, *work.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return work
+
+
+def mammography_detector(bundle: Path, out_dir: Path, *, variant: str = "model") -> Path:
+    """The lesion-detection example (docker/examples/mammography_blobs) as a `bundle` zip.
+
+    `variant="model"`: blob candidates scored by a logistic regression fitted, inside the
+    runtime image, on the bundle's public training films and lesions (up to 20 detections a
+    film). `variant="rule"`: the same candidates scored by a fixed contrast rule, at most 3 a
+    film, no fitting: a weaker entry, so the detection board has a spread.
+    """
+    if variant not in ("model", "rule"):
+        raise ValueError(f"unknown detector variant {variant!r}")
+    key = _cache_key(bundle, "mammography_blobs")
+    target = out_dir / f"mammography_blobs-{variant}-{key}.zip"
+    if target.exists():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    module = example_module("mammography_blobs")
+    if variant == "rule":
+        return module.build_rule_bundle(target, max_detections=3)  # type: ignore[no-any-return]
+    train = _detection_train_dir(bundle, out_dir / f"train-blobs-{key}")
+    return module.build_bundle(train, target)  # type: ignore[no-any-return]

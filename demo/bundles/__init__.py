@@ -5,7 +5,7 @@ challenge importer for how it is read). Two recipes live here:
 
 * ``readmission-30d``: UCI Diabetes 130-US hospitals, 30-day readmission, split by patient.
 * ``mammography-screening``: mini-MIAS films, "is this film suspicious?", split by woman
-  (left/right film pairs).
+  (left/right film pairs), plus a lesion-detection phase scored on the located lesions.
 
 When the source files are absent the recipes fall back to clearly labelled synthetic stand-ins
 with the same layout. Builds are deterministic (same inputs -> byte-identical files) and a

@@ -2,8 +2,8 @@
 
 Everything a recipe writes goes through the writers here (UTF-8 text, CSV with "\\n" line
 ends, stored zips with fixed timestamps), which is what makes a build byte-reproducible; the
-`challenge.yaml` skeleton and its single leaderboard phase are also built here so that both
-challenges describe their phase the same way. `_unit` replaces random draws wherever a split
+`challenge.yaml` skeleton and its phases are also built here so that both challenges
+describe their phases the same way. `_unit` replaces random draws wherever a split
 must stay stable when the input grows or is reordered.
 """
 
@@ -23,7 +23,8 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
-RECIPE_VERSION = "1"
+# 2: the mammography bundle gained its detection phase and sanity/lesions.csv.
+RECIPE_VERSION = "2"
 DEFAULT_SEED = 20261123
 STAMP_NAME = ".built"
 SYNTHETIC_PREFIX = "[SYNTHETIC] "
@@ -85,18 +86,28 @@ def _write_zip(zip_path: Path, members: Sequence[tuple[str, Path]]) -> None:
 
 def _phase(
     *, secondary: list[str], seconds: int, labels: str = "hidden/labels.csv",
-    release: Any = "exact",
+    release: Any = "exact", slug: str = "leaderboard", title: str = "Leaderboard round",
+    primary: str = "auroc", task: str | None = None, lesions: bool = False,
 ) -> dict[str, Any]:
+    """One phase of challenge.yaml. `task` is written only when it is given: a phase without
+    it has the challenge's task, so the single-task bundles keep their historical output.
+    `lesions` adds `lesions.csv` next to the labels of both lanes (detection phases)."""
+    evaluation = {"inputs": "hidden/inputs", "labels": labels}
+    sanity = {"inputs": "sanity/inputs", "labels": "sanity/labels.csv"}
+    if lesions:
+        evaluation["lesions"] = str(Path(labels).parent / "lesions.csv")
+        sanity["lesions"] = "sanity/lesions.csv"
     return {
-        "slug": "leaderboard",
-        "title": "Leaderboard round",
+        "slug": slug,
+        "title": title,
+        **({"task": task} if task is not None else {}),
         "opens": OPENS,
         "closes": CLOSES,
         "submission_kinds": ["bundle", "image"],
         "quota": {"per_day": 5, "total": 100, "concurrent": 2, "count_failed": False},
-        "metrics": {"primary": "auroc", "secondary": secondary},
-        "evaluation": {"inputs": "hidden/inputs", "labels": labels},
-        "sanity": {"inputs": "sanity/inputs", "labels": "sanity/labels.csv"},
+        "metrics": {"primary": primary, "secondary": secondary},
+        "evaluation": evaluation,
+        "sanity": sanity,
         "limits": {"cpus": 1, "memory_mb": 2048, "seconds": seconds},
         "scores": "live",
         "score_release": release,
@@ -105,7 +116,7 @@ def _phase(
 
 
 def _write_challenge_yaml(
-    root: Path, *, meta: dict[str, str], public_files: list[str], phase: dict[str, Any]
+    root: Path, *, meta: dict[str, str], public_files: list[str], phases: list[dict[str, Any]]
 ) -> None:
     document = {
         **meta,
@@ -114,7 +125,7 @@ def _write_challenge_yaml(
         "max_team_size": 5,
         "visibility": "public",
         "public_files": public_files,
-        "phases": [phase],
+        "phases": phases,
     }
     _write_text(root / "challenge.yaml", yaml.safe_dump(document, sort_keys=False, width=100))
 

@@ -102,7 +102,7 @@ and `HELDOUT_TASK=binary` are set. There is no network."""
 _PHASE = Template("""\
 ## Phase and scoring
 
-- One phase, *Leaderboard round*: $opens to $closes.
+- $phases
 - Submit a code bundle (a zip with `predict.py` at its root, run as `python predict.py` in the
   platform runtime image) or a Docker image archive.
 - Limits per run: 1 CPU, 2048 MB memory, $seconds s, no network. Quota: 5 runs a day, 100 in
@@ -216,13 +216,46 @@ radiologist look again?", not a malignancy diagnosis.
 `/input/images/<id>.png` (read-only) holds the held-out films and `/input/manifest.csv` lists
 them as `id,tissue`.
 $output
-Optionally also write `/output/detections.csv` with `id,x,y,score` (pixel coordinates, origin
-top-left); it is kept for a later localisation metric and not scored in this phase.
+The *Leaderboard round* ignores a `/output/detections.csv`; the *Lesion detection* phase
+scores it (see below), so one model can enter both.
 
 $phase
+$detection
 ## Data provenance and licence
 
 $source
+""")
+
+_DETECTION = Template("""\
+## Detection phase
+
+*Lesion detection* runs over the same window, on the same held-out films, with the same
+limits and quota (counted per phase). Besides saying whether a film is suspicious, the model
+points at the lesions.
+
+**Output contract.** The inputs are the same (`/input/manifest.csv`, `/input/images/<id>.png`);
+`HELDOUT_TASK=detection` is set.
+
+- Write `/output/detections.csv` with header `id,x,y,score`: any number of rows per film, at
+  most 100 per film, none for a film you find normal. `x`,`y` is a suspected lesion centre in
+  pixels of the PNG you were given, `score` is in [0, 1], higher = more suspicious.
+- Optionally write `/output/predictions.csv` (`id,score`, every film once) for film-level
+  scores; without it a film's score is its highest detection score, 0 when it has none.
+
+**Coordinates.** Origin at the TOP-LEFT corner of the image, x to the right, y downwards, in
+pixels of the $size-pixel PNG (fractions allowed). mini-MIAS's own table counts y from the
+bottom of the 1024-pixel film; `public/lesions.csv` and `sanity/lesions.csv` are already
+converted: `x = x_info * $size / 1024`, `y = (1024 - y_info) * $size / 1024`.
+
+**Scoring.** The primary metric is FROC: the mean lesion sensitivity at 1/8, 1/4, 1/2, 1, 2, 4
+and 8 false positives per image. A detection *hits* a lesion when it lies within the lesion's
+radius of its centre (on the circle counts). A lesion is found at the score of its best hit;
+further hits on it count neither way; a detection that hits no lesion is a false positive.
+Sensitivity at a rate is the best reached at a score threshold whose false positives per
+image (over all held-out films, normal ones included) stay within that rate. The ground truth
+is the located lesions ($n_lesions_test on the held-out films, $n_lesions_train in
+`public/lesions.csv`); findings without a location (widely distributed calcifications) count
+only in the film-level metrics. Secondary: AUROC and AUPRC of the film-level scores.
 """)
 
 _MAMMOGRAPHY_TERMS = """\
@@ -273,8 +306,11 @@ def _readmission_dictionary(
     )
 
 
-def _phase_text(metrics: str, seconds: int) -> str:
-    return _PHASE.substitute(opens=OPENS, closes=CLOSES, seconds=seconds, metrics=metrics)
+def _phase_text(metrics: str, seconds: int, phases: str | None = None) -> str:
+    phases = phases or f"One phase, *Leaderboard round*: {OPENS} to {CLOSES}."
+    return _PHASE.substitute(
+        opens=OPENS, closes=CLOSES, seconds=seconds, metrics=metrics, phases=phases
+    )
 
 
 def _readmission_readme(stats: dict[str, Any], *, synthetic: bool) -> str:
@@ -302,7 +338,14 @@ def _mammography_readme(stats: dict[str, Any], *, synthetic: bool) -> str:
         prefix=SYNTHETIC_PREFIX if synthetic else "",
         banner=_SYNTHETIC_BANNER if synthetic else "",
         output=_CONTRACT_OUTPUT,
-        phase=_phase_text("AUROC (primary); AUPRC, sensitivity and specificity (secondary)", 900),
+        phase=_phase_text(
+            "AUROC (primary); AUPRC, sensitivity and specificity (secondary); those of\n"
+            "  *Lesion detection* are below",
+            900,
+            phases=f"Two phases, both open {OPENS} to {CLOSES}: *Leaderboard round*\n"
+            "  (is this film suspicious?) and *Lesion detection* (where are the lesions?).",
+        ),
+        detection=_DETECTION.substitute(stats),
         source=_SYNTHETIC_MIAS_SOURCE if synthetic else _MIAS_SOURCE,
     )
 

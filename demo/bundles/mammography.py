@@ -4,8 +4,9 @@ A film is positive when its ground truth lists any abnormality. The split keeps 
 of a woman (a left/right pair) on the same side and is stratified by the number of abnormal
 films per pair; the held-out half gets a public/private split the same way. Films are written
 as grayscale PNGs (optionally downscaled for fast tests), lesion centres are converted to
-output pixels with the origin top-left, and the training images are also shipped as a
-reproducible zip. A half-present MIAS folder is an error; an absent one means synthetic films.
+output pixels with the origin top-left (public/, hidden/ and sanity/ each get a lesions.csv
+for the detection phase), and the training images are also shipped as a reproducible zip.
+A half-present MIAS folder is an error; an absent one means synthetic films.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from PIL import Image
@@ -86,15 +88,35 @@ def _split_films(films: list[Film], *, seed: int) -> _FilmSplit:
     )
 
 
-def _lesion_rows(films: Iterable[Film], scale: float) -> pd.DataFrame:
-    """Located lesions only, in output pixels with the origin TOP-LEFT."""
-    rows = [
-        (f.id, *(_num(v) for v in xyr), les.cls, les.severity)
-        for f in films
-        for les in f.lesions
-        if (xyr := les.top_left(scale)) is not None
-    ]
+def _lesion_rows(films: Iterable[Film], scale: float, size: int) -> pd.DataFrame:
+    """Located lesions only, in output pixels with the origin TOP-LEFT.
+
+    The importer wants every centre inside the image and every radius > 0. mini-MIAS (1995
+    PEIPA release) meets both (centres x 127..793 and y 125..994 on the 1024 grid, radii >= 3),
+    and so do the synthetic films, so the guards below change nothing today; they keep another
+    release from breaking the import: a centre past the frame (Info.txt y = 0 would map to
+    row 1024) is clipped onto the last source pixel, and a radius of 0 drops the lesion (its
+    film stays label 1, like the films whose abnormality has no coordinates).
+    """
+    rows = []
+    for film in films:
+        for les in film.lesions:
+            xyr = les.top_left(scale)
+            if xyr is None or xyr[2] <= 0:
+                continue
+            x, y = (min(max(v, 0.0), size - scale) for v in xyr[:2])
+            rows.append((film.id, _num(x), _num(y), _num(xyr[2]), les.cls, les.severity))
     return pd.DataFrame(rows, columns=["id", "x", "y", "radius", "class", "severity"])
+
+
+def _write_lesions(root: Path, split: _FilmSplit, *, scale: float, size: int) -> dict[str, int]:
+    """lesions.csv of each lane (the sanity films are training films: public anyway)."""
+    counts = {}
+    for lane, films in (("public", split.train), ("hidden", split.test), ("sanity", split.sanity)):
+        rows = _lesion_rows(films, scale, size)
+        _write_csv(root / lane / "lesions.csv", rows)
+        counts[lane] = len(rows)
+    return counts
 
 
 def _num(value: float) -> int | float:
@@ -200,7 +222,6 @@ def _write_mammography(
     licence_dir: Path | None,
 ) -> tuple[int, int]:
     split = _split_films(films, seed=seed)
-    scale = size / MIAS_PX
     train_images = root / "public/train/images"
     _save_images(split.train, train_images, load, size)
     _save_images(split.test, root / "hidden/inputs/images", load, size)
@@ -208,13 +229,12 @@ def _write_mammography(
     _write_image_set(root / "sanity/inputs", split.sanity, train_images)
     label_columns = ["id", "label", "tissue", "severity", "abnormality", "n_lesions"]
     _write_csv(root / "public/train/labels.csv", _film_table(split.train, label_columns))
-    _write_csv(root / "public/lesions.csv", _lesion_rows(split.train, scale))
     _write_csv(
         root / "hidden/labels.csv",
         _film_table(split.test, ["id", "label", "split", "tissue"], split.public_test),
     )
-    _write_csv(root / "hidden/lesions.csv", _lesion_rows(split.test, scale))
     _write_csv(root / "sanity/labels.csv", _film_table(split.sanity, ["id", "label"]))
+    n_lesions = _write_lesions(root, split, scale=size / MIAS_PX, size=size)
     members = [(f"images/{f.id}.png", train_images / f"{f.id}.png") for f in split.train]
     public_files = ["public/train/labels.csv", "public/lesions.csv", "public/train_images.zip"]
     if licence_dir is not None and (licence_dir / "Licence.txt").is_file():
@@ -232,6 +252,8 @@ def _write_mammography(
         "n_sanity": len(split.sanity),
         "pairs_train": len({f.pair for f in split.train}),
         "pairs_test": len({f.pair for f in split.test}),
+        "n_lesions_train": n_lesions["public"],
+        "n_lesions_test": n_lesions["hidden"],
     }
     _write_text(root / "README.md", _mammography_readme(stats, synthetic=synthetic))
     _write_text(root / "TERMS.md", _mammography_terms(synthetic=synthetic))
@@ -239,14 +261,27 @@ def _write_mammography(
         "slug": "mammography-screening",
         "title": (SYNTHETIC_PREFIX if synthetic else "")
         + "Screening mammography: is this film suspicious?",
-        "summary": "Score each mammogram for the presence of any abnormality (mini-MIAS).",
+        "summary": "Score each mammogram for any abnormality, and locate the lesions (mini-MIAS).",
         "task": "binary",
     }
-    _write_challenge_yaml(
-        root,
-        meta=meta,
-        public_files=public_files,
-        phase=_phase(secondary=["auprc", "sensitivity", "specificity"], seconds=900,
-                     release={"policy": "ladder", "eta": 0.01}),
-    )
+    _write_challenge_yaml(root, meta=meta, public_files=public_files, phases=_mammography_phases())
     return len(split.train), len(split.test)
+
+
+def _mammography_phases() -> list[dict[str, Any]]:
+    """The screening board and, over the same window, the lesion-detection board.
+
+    The challenge's task stays `binary`; the detection phase says `task: detection` itself
+    and scores `/output/detections.csv` against `lesions.csv` (FROC), with the film-level
+    metrics from the same run as secondaries.
+    """
+    def ladder() -> dict[str, Any]:  # a fresh dict each: a shared one becomes a YAML alias
+        return {"policy": "ladder", "eta": 0.01}
+
+    return [
+        _phase(secondary=["auprc", "sensitivity", "specificity"], seconds=900, release=ladder()),
+        _phase(
+            slug="detection", title="Lesion detection", task="detection", primary="froc",
+            secondary=["auroc", "auprc"], seconds=900, release=ladder(), lesions=True,
+        ),
+    ]

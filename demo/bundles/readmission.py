@@ -202,7 +202,7 @@ def _write_readmission(
         meta=meta,
         public_files=["public/train.csv", "public/data_dictionary.md"],
         # DREAM's policy: teams see bootstrap means, new ones only with K > 3
-        phase=_phase(secondary=["auprc", "f1", "brier"], seconds=600,
-                     release={"policy": "boot-ladder-boot"}),
+        phases=[_phase(secondary=["auprc", "f1", "brier"], seconds=600,
+                       release={"policy": "boot-ladder-boot"})],
     )
     return len(cohort.train), len(cohort.test)

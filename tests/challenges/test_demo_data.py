@@ -99,14 +99,17 @@ def test_it_writes_a_complete_challenge_yaml(name: str, request: pytest.FixtureR
     assert not config["title"].startswith("[SYNTHETIC]") and not bundle.synthetic
     for key in ("description", "terms", *config["public_files"]):
         assert (bundle.path / config.get(key, key)).is_file(), key
-    (phase,) = config["phases"]
+    phase, *others = config["phases"]
+    assert [p["slug"] for p in others] == ([] if name == "readmission" else ["detection"])
     assert set(phase) == PHASE_KEYS and phase["opens"] == "2026-01-01T00:00:00Z"
     assert (
         phase["submission_kinds"] == ["bundle", "image"] and phase["metrics"]["primary"] == "auroc"
     )
-    for lane in ("evaluation", "sanity"):
-        assert (bundle.path / phase[lane]["inputs"]).is_dir()
-        assert (bundle.path / phase[lane]["labels"]).is_file()
+    for item in config["phases"]:
+        for lane in ("evaluation", "sanity"):
+            assert (bundle.path / item[lane]["inputs"]).is_dir()
+            for table in ("labels", "lesions"):
+                assert table not in item[lane] or (bundle.path / item[lane][table]).is_file()
 
 
 @pytest.mark.parametrize("name", ["readmission", "mammography"])
@@ -309,9 +312,107 @@ def test_it_carries_the_mias_licence_note(mammography: BuiltBundle) -> None:
     assert "origin top-left" in readme and "/input/manifest.csv" in readme
     assert "research use only" in (mammography.path / "TERMS.md").read_text().lower()
     config = yaml.safe_load((mammography.path / "challenge.yaml").read_text())
-    (phase,) = config["phases"]
+    phase = config["phases"][0]
     assert phase["metrics"]["secondary"] == ["auprc", "sensitivity", "specificity"]
     assert phase["limits"] == {"cpus": 1, "memory_mb": 2048, "seconds": 900}
+
+
+# --------------------------------------------------------------------------- detection phase
+
+
+def lesion_tables(bundle: Path) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """lane -> (lesions.csv, the labels of the same films)."""
+    labels = {"public": "public/train/labels.csv", "hidden": "hidden/labels.csv",
+              "sanity": "sanity/labels.csv"}  # fmt: skip
+    return {
+        lane: (read(bundle / lane / "lesions.csv"), read(bundle / table))
+        for lane, table in labels.items()
+    }
+
+
+def test_it_adds_a_detection_phase_over_the_same_window(mammography: BuiltBundle) -> None:
+    config = yaml.safe_load((mammography.path / "challenge.yaml").read_text())
+    assert config["task"] == "binary"  # the challenge's task; the phase overrides it
+    leaderboard, detection = config["phases"]
+    assert leaderboard["slug"] == "leaderboard" and "task" not in leaderboard
+    assert detection["slug"] == "detection" and detection["title"] == "Lesion detection"
+    assert set(detection) == PHASE_KEYS | {"task"} and detection["task"] == "detection"
+    assert detection["metrics"] == {"primary": "froc", "secondary": ["auroc", "auprc"]}
+    assert detection["evaluation"] == {
+        "inputs": "hidden/inputs", "labels": "hidden/labels.csv", "lesions": "hidden/lesions.csv",
+    }  # fmt: skip
+    assert detection["sanity"] == {
+        "inputs": "sanity/inputs", "labels": "sanity/labels.csv", "lesions": "sanity/lesions.csv",
+    }  # fmt: skip
+    for key in ("opens", "closes", "submission_kinds", "quota", "limits", "scores", "show_logs"):
+        assert detection[key] == leaderboard[key], key
+    assert detection["score_release"] == leaderboard["score_release"] == {
+        "policy": "ladder", "eta": 0.01,
+    }  # fmt: skip
+
+
+def test_it_keeps_the_readmission_phase_single_and_task_free(readmission: BuiltBundle) -> None:
+    config = yaml.safe_load((readmission.path / "challenge.yaml").read_text())
+    (phase,) = config["phases"]
+    assert set(phase) == PHASE_KEYS and "lesions" not in phase["evaluation"]
+
+
+@pytest.mark.parametrize("source", ["real", "synthetic"])
+def test_it_writes_lesions_inside_the_images_of_abnormal_films(
+    source: str, mammography: BuiltBundle, synthetic: list[BuiltBundle]
+) -> None:
+    bundle = mammography.path if source == "real" else synthetic[1].path
+    folders = {"public": "public/train/images", "hidden": "hidden/inputs/images",
+               "sanity": "sanity/inputs/images"}  # fmt: skip
+    for lane, (lesions, labels) in lesion_tables(bundle).items():
+        assert list(lesions.columns) == ["id", "x", "y", "radius", "class", "severity"], lane
+        abnormal = set(labels.loc[labels["label"] == "1", "id"])
+        assert len(lesions) and set(lesions["id"]) <= abnormal, lane
+        for les in lesions.itertuples():
+            width, height = Image.open(bundle / folders[lane] / f"{les.id}.png").size
+            x, y, r = float(les.x), float(les.y), float(les.radius)
+            assert 0 <= x < width and 0 <= y < height and r > 0, (lane, les)
+
+
+def test_it_places_every_located_info_txt_lesion_once_after_the_y_flip(
+    mammography: BuiltBundle, data_dir: Path
+) -> None:
+    rows = [line.split() for line in (data_dir / "mini_mias/Info.txt").read_text().splitlines()]
+    located = [r for r in rows if r and r[0].startswith("mdb") and len(r) == 7]
+    assert len(located) == 119  # 123 abnormality rows, 4 without coordinates (PROVENANCE.md)
+    scale = SIZE / 1024
+    expected = sorted(
+        (r[0], int(r[4]) * scale, (1024 - int(r[5])) * scale, int(r[6]) * scale, r[2], r[3])
+        for r in located
+    )
+    tables = lesion_tables(mammography.path)
+    written = pd.concat([tables["public"][0], tables["hidden"][0]])
+    found = sorted(
+        zip(written["id"], *(written[c].astype(float) for c in ("x", "y", "radius")),
+            written["class"], written["severity"], strict=True)
+    )  # fmt: skip
+    assert found == expected
+    # mdb001, the first film: CIRC B at x 535, y 425 from the bottom, radius 197
+    (first,) = [row for row in found if row[0] == "mdb001"]
+    assert first[1:4] == (535 * scale, (1024 - 425) * scale, 197 * scale)
+
+
+def test_it_ships_the_sanity_films_lesions(mammography: BuiltBundle) -> None:
+    tables = lesion_tables(mammography.path)
+    sanity, labels = tables["sanity"]
+    public, _ = tables["public"]
+    assert len(sanity) >= 1 and set(sanity["id"]) < set(labels["id"])
+    expected = public[public["id"].isin(labels["id"])].reset_index(drop=True)
+    assert sanity.equals(expected)  # the same rows as the public file: the set is public
+
+
+def test_it_documents_the_detection_contract(mammography: BuiltBundle) -> None:
+    readme = " ".join((mammography.path / "README.md").read_text().split())  # unwrapped
+    assert "## Detection phase" in readme and "/output/detections.csv" in readme
+    assert "id,x,y,score" in readme and "at most 100 per film" in readme
+    assert "HELDOUT_TASK=detection" in readme
+    assert "1/8, 1/4, 1/2, 1, 2, 4" in readme and "within the lesion's" in readme
+    assert "TOP-LEFT" in readme and "(1024 - y_info)" in readme
 
 
 # --------------------------------------------------------------------------- stamps
@@ -382,6 +483,9 @@ def test_it_falls_back_to_clearly_labelled_synthetic_data(synthetic: list[BuiltB
     assert mammography.n_train + mammography.n_test == 40
     image = Image.open(next((mammography.path / "hidden/inputs/images").iterdir()))
     assert image.size == (256, 256) and image.mode == "L"
+    config = yaml.safe_load((mammography.path / "challenge.yaml").read_text())
+    assert [p["slug"] for p in config["phases"]] == ["leaderboard", "detection"]
+    assert (mammography.path / "sanity/lesions.csv").is_file()
 
 
 def test_synthetic_readmission_has_a_learnable_signal(synthetic: list[BuiltBundle]) -> None:
