@@ -32,6 +32,7 @@ from challenges.models import (
     EvaluationSet,
     Phase,
     PublicFile,
+    Station,
     task_problems,
 )
 from challenges.services import next_terms_version
@@ -61,8 +62,8 @@ def known_metrics() -> set[str]:
 @dataclass
 class DataSpec:
     name: str
-    inputs: Path
-    labels: Path
+    inputs: Path | None  # None (and labels None): the data live at data stations
+    labels: Path | None
     lesions: Path | None = None
     ids: list[str] = field(default_factory=list)
     label_of: dict[str, str] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class DataSpec:
     subgroups: list[str] = field(default_factory=list)
     n_positive: int = 0
     public_inputs: bool = False
+    sources: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -213,7 +215,8 @@ def _check_phase(
     closes = _parse_time(phase.get("closes"), f"{label} closes", problems)
     if opens and closes and closes <= opens:
         problems.add(f"{label}: closes must be after opens.")
-    evaluation = _check_data(root, phase.get("evaluation"), f"{label} evaluation", problems)
+    evaluation = _check_data(root, phase.get("evaluation"), f"{label} evaluation", problems,
+                             remote=True)
     sanity = None
     if phase.get("sanity") is not None:
         sanity = _check_data(root, phase["sanity"], f"{label} sanity", problems)
@@ -247,7 +250,7 @@ def _check_task(phase: dict[str, Any], task: Any, label: str,
     if (release.get("policy") if isinstance(release, dict) else release) == "boot-ladder-boot":
         problems.add(f"{label}: {DETECTION_RELEASE}")
     for item, what in zip(data, ("evaluation", "sanity"), strict=True):
-        if item is not None and item.lesions is None:
+        if item is not None and item.lesions is None and not item.sources:
             problems.add(f"{label} {what}: a detection phase needs lesions (a CSV file with "
                          "id,x,y,radius).")
 
@@ -321,7 +324,10 @@ def _check_numbers(
 DATA_KEYS = {"inputs", "labels", "lesions", "public_inputs"}
 
 
-def _check_data(root: Path, raw: Any, label: str, problems: _Problems) -> DataSpec | None:
+def _check_data(root: Path, raw: Any, label: str, problems: _Problems,
+                remote: bool = False) -> DataSpec | None:
+    if remote and isinstance(raw, dict) and ({"station", "stations"} & set(raw)):
+        return _check_station_data(raw, label, problems)
     if not isinstance(raw, dict) or "inputs" not in raw or "labels" not in raw:
         problems.add(f"{label}: needs inputs (a folder) and labels (a CSV file).")
         return None
@@ -344,6 +350,34 @@ def _check_data(root: Path, raw: Any, label: str, problems: _Problems) -> DataSp
     if len(problems.items) == before and lesions is not None:
         _check_lesion_file(spec, label, problems)
     return spec
+
+
+STATION_KEYS = {"station", "dataset"}
+
+
+def _check_station_data(raw: dict[str, Any], label: str, problems: _Problems) -> DataSpec | None:
+    """`{station: A, dataset: X}` or `{stations: [{station: A, dataset: X}, ...]}`: hidden
+    data at registered data stations (they may report their datasets later; publishing
+    waits for their fingerprints)."""
+    listed = raw.get("stations") if "stations" in raw else [raw]
+    if set(raw) - ({"stations"} if "stations" in raw else STATION_KEYS) or not (
+            isinstance(listed, list) and listed):
+        problems.add(f"{label}: give station and dataset, or stations: a list of them.")
+        return None
+    sources = []
+    for item in listed:
+        if not isinstance(item, dict) or set(item) != STATION_KEYS or not all(
+                isinstance(v, str) and v for v in item.values()):
+            problems.add(f"{label}: each station source needs exactly station and dataset.")
+            return None
+        if not Station.objects.filter(name=item["station"]).exists():
+            problems.add(f"{label}: station {item['station']!r} is not registered "
+                         f"(python manage.py station_add {item['station']}).")
+        sources.append({"station": item["station"], "dataset": item["dataset"]})
+    if len({(s["station"], s["dataset"]) for s in sources}) != len(sources):
+        problems.add(f"{label}: a station dataset is named twice.")
+    name = "stations:" + "+".join(f"{s['station']}/{s['dataset']}" for s in sources)
+    return DataSpec(name=name, inputs=None, labels=None, sources=sources)
 
 
 def _check_lesion_file(spec: DataSpec, label: str, problems: _Problems) -> None:
@@ -554,7 +588,7 @@ def _public_sources(spec: BundleSpec) -> list[tuple[str, Path]]:
     listed = [(relative.removeprefix("public/"), spec.root / relative)
               for relative in spec.raw.get("public_files") or []]
     published = {data.name: data.inputs for phase in spec.phases
-                 for data in (phase.evaluation,) if data.public_inputs}
+                 for data in (phase.evaluation,) if data.public_inputs and data.inputs}
     for name, folder in published.items():
         listed += [(f"{name}/{path.relative_to(folder).as_posix()}", path)
                    for path in sorted(folder.rglob("*")) if path.is_file()]
@@ -585,6 +619,10 @@ def _save_data(
         return cache[data.name]
     item = EvaluationSet.objects.filter(challenge=challenge, name=data.name).first()
     item = item or EvaluationSet(challenge=challenge, name=data.name)
+    if data.sources:
+        tracker.sync(item, {"is_public": False, "inputs_public": False, **remote_fields(data)})
+        cache[data.name] = item
+        return item
     values = stored_data_fields(challenge, data)
     if item.checksums != values["checksums"]:
         values["data_card"] = compute_data_card(inputs=data.inputs, labels=data.labels)
@@ -609,6 +647,12 @@ def check_data_files(inputs: Path, labels: Path, label: str,
         _check_lesion_file(spec, label, problems)
     problems.raise_if_any()
     return spec
+
+
+def remote_fields(data: DataSpec) -> dict[str, Any]:
+    """A set at data stations: where it is; its counts come from the stations' reports."""
+    return {"sources": data.sources, "inputs_dir": "", "labels_file": "", "lesions_file": "",
+            "checksums": {}}
 
 
 def stored_data_fields(challenge: Challenge, data: DataSpec) -> dict[str, Any]:
@@ -704,6 +748,9 @@ def _export_data(evaluation: EvaluationSet, destination: Path) -> dict[str, Any]
     if not inputs.exists():
         shutil.copytree(private_root() / evaluation.inputs_dir, inputs)
         shutil.copy2(private_root() / evaluation.labels_file, labels)
+    if evaluation.is_remote:
+        sources = evaluation.sources
+        return dict(sources[0]) if len(sources) == 1 else {"stations": list(sources)}
     exported: dict[str, Any] = {"inputs": evaluation.name,
                                 "labels": labels.relative_to(destination).as_posix()}
     if evaluation.lesions_file:

@@ -130,6 +130,44 @@ class Challenge(models.Model):
         return self.status == self.Status.DRAFT
 
 
+class Station(models.Model):
+    """A data station: a program at a hospital that runs models next to data that never
+    leave it and sends back aggregates only. It authenticates with a token shown once at
+    registration (`manage.py station_add`) and stored here as its sha256."""
+
+    name = models.SlugField(unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StationDataset(models.Model):
+    """A hidden data set at a station, known by the fingerprint the station reports (sha256
+    of its files, numbers of cases and positives, its parts), never by its content."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=100)
+    fingerprint = models.JSONField(default=dict, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the station last reported a fingerprint that "
+        "differs from the one before (flagged and audited).")
+
+    class Meta:
+        ordering = ["station", "name"]
+        constraints = [models.UniqueConstraint(fields=["station", "name"],
+                                               name="station_dataset_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.station.name}/{self.name}"
+
+
 class EvaluationSet(models.Model):
     """Hidden data: inputs mounted into containers, labels read only by the scorer.
 
@@ -164,6 +202,9 @@ class EvaluationSet(models.Model):
     provenance = models.JSONField(
         default=list, blank=True,
         help_text="Who imported which file with which sha256, when (newest last).")
+    sources = models.JSONField(
+        default=list, blank=True, help_text="Hidden data at data stations: "
+        '[{"station": NAME, "dataset": NAME}, ...]; empty: the data are here.')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -173,6 +214,11 @@ class EvaluationSet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.challenge.slug}/{self.name}"
+
+    @property
+    def is_remote(self) -> bool:
+        """The hidden cases live at data stations, not here."""
+        return bool(self.sources)
 
 
 class Phase(models.Model):
@@ -276,7 +322,7 @@ class Phase(models.Model):
         if self.is_detection and self.score_release == "boot-ladder-boot":
             problems.append(DETECTION_RELEASE)
         for data in (self.evaluation_set, self.sanity_set):
-            if self.is_detection and data is not None and not data.lesions_file:
+            if self.is_detection and data is not None and not (data.lesions_file or data.is_remote):
                 problems.append(f"Detection phases need lesions on their data: {data.name} "
                                 "has none.")
         if problems:

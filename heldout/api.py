@@ -10,6 +10,7 @@ from accounts.api import AuthTokenView
 from challenges import api as challenges_api
 from core.api import Unmatched, api_docs
 from leaderboards import api as leaderboards_api
+from scoring import station_api
 from submissions import api as submissions_api
 
 app_name = "api"
@@ -21,5 +22,6 @@ urlpatterns = [
     path("v1/", include(challenges_api.urlpatterns)),
     path("v1/", include(submissions_api.urlpatterns)),
     path("v1/", include(leaderboards_api.urlpatterns)),
+    path("v1/", include(station_api.urlpatterns)),
     re_path(r"", Unmatched.as_view()),  # last
 ]

@@ -210,6 +210,10 @@ HELDOUT_LEASE_SECONDS = env_int("HELDOUT_LEASE_SECONDS", 60, minimum=5)
 HELDOUT_HEARTBEAT_SECONDS = env_int("HELDOUT_HEARTBEAT_SECONDS", 15, minimum=1)
 if HELDOUT_HEARTBEAT_SECONDS * 2 > HELDOUT_LEASE_SECONDS:
     raise ImproperlyConfigured("HELDOUT_HEARTBEAT_SECONDS must be at most half the lease.")
+# A data station's job lease (the station renews it every third of it); a station not heard
+# from for HELDOUT_STATION_OFFLINE_SECONDS shows as offline ("waiting for station X").
+HELDOUT_STATION_LEASE_SECONDS = env_int("HELDOUT_STATION_LEASE_SECONDS", 60, minimum=3)
+HELDOUT_STATION_OFFLINE_SECONDS = env_int("HELDOUT_STATION_OFFLINE_SECONDS", 60, minimum=5)
 # Engine errors (Docker restarting) are retried this many times, with backoff, before
 # a run ends as internal_error.
 HELDOUT_ENGINE_RETRIES = env_int("HELDOUT_ENGINE_RETRIES", 3, minimum=0)

@@ -28,6 +28,7 @@ Nothing here reads per-case scores; pages only read the snapshot.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
@@ -42,16 +43,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from challenges.models import Phase
+from challenges.stations import source_datasets
 from core.services import audit_record
 from leaderboards.models import LeaderboardSnapshot
 from scoring import vectors
 from scoring.labels import LabelTable, load_labels, part_mask
+from scoring.labels import parts as parts_of
 from scoring.models import Result
 from scoring.scores import lesion_cells
 from stats.metrics import higher_is_better
 from stats.ranking import Board, EntryVectors, RankedEntry, rank_vectors
 from submissions.models import Submission
 
+logger = logging.getLogger(__name__)
 PAYLOAD_VERSION = 2
 TIE_THRESHOLD = 3.0
 Payload = dict[str, Any]
@@ -176,7 +180,7 @@ def _size(stats: dict[str, vectors.PartStats]) -> int:
 _cache = _StatsCache()
 
 
-def load_stats(phase: Phase, table: LabelTable,
+def load_stats(phase: Phase, table: LabelTable | None,
                results: Sequence[Result]) -> dict[int, dict[str, vectors.PartStats]]:
     """The stored statistics (resample vectors, subgroup cells) of the given results: from
     this process's cache, else read in one query; a result without them (scored before they
@@ -196,7 +200,12 @@ def load_stats(phase: Phase, table: LabelTable,
         "pk", "resamples", "part_subgroups", "resample_key")
     stale = Result.objects.filter(pk__in=missing).exclude(resample_key=current)
     for row in [*fresh, *stale]:
-        out[row.pk] = vectors.of_result(row, phase, table)
+        try:
+            out[row.pk] = vectors.of_result(row, phase, table)
+        except vectors.NoCases:
+            logger.warning("result %s was combined at data stations for other settings of "
+                           "%s; re-score it to rank it", row.pk, phase)
+            continue
         _cache.put(keys[row.pk], out[row.pk])
     return out
 
@@ -371,12 +380,13 @@ def _entry_json(
 @dataclass(frozen=True)
 class _Context:
     phase: Phase
-    table: LabelTable
+    table: LabelTable | None  # None: the cases are at data stations
     results: list[Result]
     chosen: list[Result]
     stats: dict[int, dict[str, vectors.PartStats]]
     rule: SmallCellRule
     as_of: datetime
+    part_cases: dict[str, int]
 
 
 def _nan(value: float | None) -> float:
@@ -418,27 +428,60 @@ def _header(ctx: _Context, spec: BoardPart, n_cases: int) -> Payload:
 
 
 def compute_board(ctx: _Context, spec: BoardPart) -> Payload:
-    mask = part_mask(ctx.table, spec.part)
-    payload = _header(ctx, spec, int(mask.sum()))
-    cells = subgroup_cells(ctx.table, mask, ctx.rule)
+    n_cases = ctx.part_cases.get(spec.part, 0)
+    payload = _header(ctx, spec, n_cases)
+    if ctx.table is not None:
+        cells = subgroup_cells(ctx.table, part_mask(ctx.table, spec.part), ctx.rule)
+    else:
+        cells = remote_cells([ctx.stats[r.pk][spec.part].subgroups for r in ctx.chosen
+                              if spec.part in ctx.stats[r.pk]], ctx.rule)
     payload["subgroup_cells"] = [[c.column, c.value] for c in cells]
     payload["timeline"] = team_timelines(
-        ctx.results, part=spec.part, choose_by=selection_part(ctx.table.split is not None),
+        ctx.results, part=spec.part, choose_by=selection_part("public" in ctx.part_cases),
         primary=ctx.phase.primary_metric,
     )
     payload["released_timeline"] = released_timelines(
         ctx.results, part=spec.part, primary=ctx.phase.primary_metric)
     payload["entries"] = []
-    if not ctx.chosen or not mask.any():
+    if not ctx.chosen or not n_cases:
         return payload
-    board = _rank(ctx, spec, int(mask.sum()))
+    board = _rank(ctx, spec, n_cases)
     by_key = {str(r.submission.uid): r for r in ctx.chosen}
     stats = _team_stats(ctx.results)
     for entry in board.entries:
         result = by_key[entry.key]
         subgroups = entry_subgroups(cells, ctx.stats[result.pk][spec.part].subgroups)
         payload["entries"].append(_entry_json(entry, result, stats, subgroups, spec.part))
+        if result.site_metrics:
+            payload["entries"][-1]["sites"] = _site_scores(result, spec.part)
     return payload
+
+
+def _site_scores(result: Result, part: str) -> dict[str, Any]:
+    """Each data station's scores of an entry on this board's part (and its case count)."""
+    return {site: {"metrics": (item.get("metrics") or {}).get(part) or {},
+                   "n_cases": (item.get("n_cases") or {}).get(part)}
+            for site, item in sorted(result.site_metrics.items())}
+
+
+def remote_cells(stored: Sequence[dict[str, dict[str, dict[str, Any]]]],
+                 rule: SmallCellRule) -> list[_Cell]:
+    """Subgroup cells of a board whose cases are at data stations: the cells the stations
+    reported with the combined results (the same counts for every entry); a cell any of
+    them suppressed, or below the rule here, is suppressed."""
+    counts: dict[tuple[str, str], tuple[int, int] | None] = {}
+    for subgroups in stored:
+        for column, cells in subgroups.items():
+            for value, cell in cells.items():
+                key = (column, value)
+                if cell.get("suppressed"):
+                    counts[key] = None
+                elif counts.get(key, (0, 0)) is not None:
+                    counts[key] = (int(cell["n"]), int(cell["n_positive"]))
+    empty = np.zeros(0, dtype=bool)
+    return [_Cell(column, value, empty, *(found or (0, 0)),
+                  found is not None and rule.allows(*found))
+            for (column, value), found in sorted(counts.items())]
 
 
 def payload_as_of(payload: Payload | None) -> datetime | None:
@@ -480,11 +523,26 @@ def recompute(*, phase_pk: int) -> bool:
         return False
     # Read the clock before the results: everything committed before `as_of` is included.
     as_of = timezone.now()
-    table = load_labels(phase.evaluation_set)
+    table, part_cases = board_cases(phase)
     results = phase_results(phase)
-    has_split = table.split is not None
+    has_split = "public" in part_cases
     chosen = choose_entries(phase, results, part=selection_part(has_split))
-    ctx = _Context(phase, table, results, chosen, load_stats(phase, table, chosen),
-                   small_cell_rule(), as_of)
+    stats = load_stats(phase, table, chosen)
+    chosen = [result for result in chosen if result.pk in stats]
+    ctx = _Context(phase, table, results, chosen, stats, small_cell_rule(), as_of, part_cases)
     boards = {spec.board: compute_board(ctx, spec) for spec in board_parts(has_split)}
     return _store(phase, boards, as_of)
+
+
+def board_cases(phase: Phase) -> tuple[LabelTable | None, dict[str, int]]:
+    """(the label table, or None at data stations; the number of cases of each part)."""
+    evaluation = phase.evaluation_set
+    assert evaluation is not None
+    if evaluation.is_remote:
+        parts: dict[str, int] = defaultdict(int)
+        for dataset in source_datasets(evaluation):
+            for part, n in ((dataset.fingerprint if dataset else {}).get("parts") or {}).items():
+                parts[part] += int(n)
+        return None, dict(parts)
+    table = load_labels(evaluation)
+    return table, {part: int(part_mask(table, part).sum()) for part in parts_of(table)}

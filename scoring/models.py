@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from challenges.models import EvaluationSet
+from challenges.models import EvaluationSet, Station
 from submissions.models import Submission
 
 
@@ -80,6 +80,9 @@ class Result(models.Model):
         null=True, blank=True, help_text="The submission whose scores `released` repeats.")
     case_scores = models.BinaryField()
     case_labels = models.BinaryField(null=True, blank=True)
+    site_metrics = models.JSONField(
+        default=dict, blank=True, help_text="Phases at data stations: each site's scores "
+        "({station/dataset: {part: {metric: value}}}) and coarsened ROC points.")
     case_detections = models.BinaryField(
         null=True, blank=True, help_text="Detection phases: the detections matched against "
         "the true lesions (stats.detection.Evidence: each lesion's best hit score, the false "
@@ -114,3 +117,45 @@ class CollusionFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.submission} ~ {self.other}"
+
+
+class StationJob(models.Model):
+    """One submission attempt's hidden-data run at one station dataset. A station claims it
+    (the claim number fences everything it sends afterwards), renews its lease by heartbeats,
+    and posts aggregates or an error class; a job whose lease runs out is offered again."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for the station"
+        RUNNING = "running", "Running at the station"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    OPEN = (Status.QUEUED, Status.RUNNING)
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE,
+                                   related_name="station_jobs")
+    attempt = models.PositiveIntegerField()
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="jobs")
+    dataset = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    claim = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_class = models.CharField(max_length=30, blank=True)
+    message = models.TextField(blank=True, help_text="The station's details (organisers).")
+    exit_code = models.IntegerField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    log_tail = models.TextField(blank=True)
+    parts = models.JSONField(default=dict, blank=True,
+                             help_text="The station's aggregates per part (no per-case data).")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [models.UniqueConstraint(
+            fields=["submission", "attempt", "station", "dataset"],
+            name="station_job_unique_per_attempt")]
+
+    def __str__(self) -> str:
+        return f"{self.submission} at {self.station.name}/{self.dataset} ({self.status})"

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -29,19 +28,27 @@ from challenges.models import EvaluationSet, Phase
 from core import dispatch
 from core.services import audit_record
 from core.storage import private_path
-from scoring import collusion, outcome, vectors
+from scoring import collusion, outcome, station_jobs, vectors
 from scoring import labels as labels_io
 from scoring import release as score_release
 from scoring.arrays import to_bytes
 from scoring.backends.base import Backend, BackendError, InvalidImage, Limits, RunResult, RunSpec
 from scoring.images import ensure_runtime_image
+from scoring.judge import (
+    HIDDEN_DETECTION_MESSAGES,
+    HIDDEN_LANE_MESSAGES,
+    INTERNAL_MESSAGE,
+    ModelOutput,
+    judge,
+    matched_evidence,
+    overlay_detections,
+)
 from scoring.models import Result, Run
 from scoring.scores import score_predictions
-from stats.detection import Evidence, match
+from stats.detection import Evidence
 from submissions import validation
 from submissions.exceptions import InvalidPredictions, InvalidUpload
 from submissions.models import Submission
-from submissions.overlays import OVERLAY_PER_FILM
 from submissions.services import upload_limits
 
 logger = logging.getLogger(__name__)
@@ -49,15 +56,6 @@ Status = Submission.Status
 UPLOAD = "upload"  # failed before any run: the upload itself cannot be used
 ENGINE_BACKOFF_S = 0.5
 Error = Submission.ErrorClass
-
-
-@dataclass(frozen=True)
-class ModelOutput:
-    """What a run wrote, validated: film-level predictions and, for detection phases, the
-    detections (a film's score is its best detection unless predictions.csv gives one)."""
-
-    predictions: validation.Predictions
-    detections: validation.Detections | None = None
 
 
 @dataclass(frozen=True)
@@ -76,32 +74,6 @@ class RunFailed(Exception):
         self.error_class = error_class
         self.message = message
         self.lane = lane
-
-
-# What a team reads about a failed run on hidden data: one fixed sentence per error class,
-# never the exit code, the time, counts, ids or anything the model wrote (each would be a
-# channel out of the sandbox). Organisers see the details on the Run.
-HIDDEN_LANE_MESSAGES = {
-    Error.TIMEOUT: "The model did not finish within the phase's time limit on the hidden data.",
-    Error.OUT_OF_MEMORY: "The model used more memory than the phase allows on the hidden data.",
-    Error.NONZERO_EXIT: "The model stopped with an error on the hidden data.",
-    Error.MISSING_OUTPUT: "The model wrote no /output/predictions.csv on the hidden data.",
-    Error.INVALID_OUTPUT: "The predictions on the hidden data do not follow the contract "
-    "(every input id exactly once, header id,score[,label], scores in [0, 1], /output within "
-    "its size limit). The sanity run on public data shows details; check your model there.",
-}
-# Detection phases: the same sentences, naming the detections file.
-HIDDEN_DETECTION_MESSAGES = {
-    **HIDDEN_LANE_MESSAGES,
-    Error.MISSING_OUTPUT: "The model wrote no /output/detections.csv on the hidden data.",
-    Error.INVALID_OUTPUT: "The detections on the hidden data do not follow the contract "
-    "(header id,x,y,score, ids from the manifest, x and y inside the image, scores in [0, 1], "
-    f"at most {validation.MAX_PER_FILM} per film, an optional predictions.csv with every id "
-    "once, /output within its size limit). The sanity run on public data shows details; "
-    "check your model there.",
-}
-INTERNAL_MESSAGE = ("Something went wrong on our side; the organisers have been told. "
-                    "This attempt does not count against your quota.")
 
 
 def get_backend() -> Backend:
@@ -169,6 +141,9 @@ def _evaluate(submission: Submission, backend: Backend, workdir: Path) -> None:
     if phase.evaluation_set is None:
         raise RuntimeError(f"phase {phase} has no evaluation set")
     runnable = _prepare(submission, backend, workdir)
+    if phase.evaluation_set.is_remote:
+        _hand_to_stations(submission, backend, runnable, workdir)
+        return
     table = labels_io.load_labels(phase.evaluation_set)
     if runnable is None:
         output = ModelOutput(_read_uploaded_predictions(submission, table))
@@ -185,6 +160,19 @@ def _evaluate(submission: Submission, backend: Backend, workdir: Path) -> None:
     _audit_hidden_access(submission, phase.evaluation_set, "hidden_labels.scored",
                          _what_ran(submission, runnable))
     _store_result(submission, phase.evaluation_set, table, output)
+
+
+def _hand_to_stations(submission: Submission, backend: Backend, runnable: Runnable | None,
+                      workdir: Path) -> None:
+    """Hidden cases at data stations: the public sanity lane runs here, then each station
+    gets a job for its part (scoring.station_jobs) and the attempt waits for them."""
+    phase = submission.phase
+    assert runnable is not None  # phases at stations take models only
+    if phase.sanity_set is not None and not _sanity_passed_before(submission):
+        sanity_ids = labels_io.load_labels(phase.sanity_set).ids
+        _run_lane(submission, backend, runnable, phase.sanity_set, sanity_ids,
+                  Run.Lane.SANITY, workdir)
+    station_jobs.offer(submission)
 
 
 def _sanity_passed_before(submission: Submission) -> bool:
@@ -297,7 +285,7 @@ def _run_lane(
         _save_run(run, None, Error.INTERNAL_ERROR, "The sandbox failed to run your model.")
         raise
     sizes = _image_sizes(evaluation_set, expected) if phase.is_detection else None
-    error_class, message, written = _judge(result, output, expected, phase.limit_seconds, sizes)
+    error_class, message, written = judge(result, output, expected, phase.limit_seconds, sizes)
     if written is not None and written.detections is not None and lane == Run.Lane.SANITY:
         run.detections = overlay_detections(written.detections, expected)
     _save_run(run, result, error_class, message)
@@ -313,19 +301,6 @@ def _run_lane(
 def _image_sizes(evaluation_set: EvaluationSet, ids: tuple[str, ...]) -> dict[str, tuple[int, int]]:
     """Each film's image size, for checking detection coordinates (PNG headers only)."""
     return image_sizes(private_path(evaluation_set.inputs_dir), ids)
-
-
-def overlay_detections(detections: validation.Detections,
-                       ids: tuple[str, ...]) -> dict[str, list[list[float]]]:
-    """A public sanity run's detections per film, best first, for the overlay pictures."""
-    out: dict[str, list[list[float]]] = {}
-    for index in np.argsort(-detections.score, kind="stable"):
-        film = out.setdefault(ids[int(detections.film[index])], [])
-        if len(film) < OVERLAY_PER_FILM:
-            film.append([round(float(detections.x[index]), 1),
-                         round(float(detections.y[index]), 1),
-                         round(float(detections.score[index]), 4)])
-    return out
 
 
 def _run_retrying(backend: Backend, spec: RunSpec, submission: Submission) -> RunResult:
@@ -363,58 +338,6 @@ def _limits(phase: Phase) -> Limits:
                   seconds=phase.limit_seconds, output_mb=scratch_mb, tmp_mb=scratch_mb)
 
 
-def _judge(
-    result: RunResult, output: Path, expected: tuple[str, ...], seconds: int,
-    image_sizes: dict[str, tuple[int, int]] | None = None,
-) -> tuple[str, str, ModelOutput | None]:
-    """(error class, detailed message, what the model wrote). The details go to the Run
-    (organisers) and, on the sanity lane, to the team. `image_sizes` marks a detection
-    phase: the model writes detections.csv, and predictions.csv only if it wants to."""
-    if result.timed_out:
-        return Error.TIMEOUT, f"The model did not finish within {seconds} seconds.", None
-    if result.oom_killed:
-        return Error.OUT_OF_MEMORY, "The model used more memory than the phase allows.", None
-    if result.output_too_large:  # the root cause even when the model then crashed on ENOSPC
-        return Error.INVALID_OUTPUT, "The model filled the /output size limit.", None
-    if result.exit_code != 0:
-        return Error.NONZERO_EXIT, f"The model exited with code {result.exit_code}.", None
-    if image_sizes is not None:
-        return _judge_detections(output, expected, image_sizes)
-    path = output / "predictions.csv"
-    if not path.is_file():
-        return Error.MISSING_OUTPUT, "The model wrote no /output/predictions.csv.", None
-    try:
-        return "", "", ModelOutput(validation.read_predictions(path, expected_ids=expected))
-    except InvalidPredictions as error:
-        return Error.INVALID_OUTPUT, error.message, None  # details: sanity lane, organisers
-
-
-def _judge_detections(
-    output: Path, expected: tuple[str, ...], image_sizes: dict[str, tuple[int, int]],
-) -> tuple[str, str, ModelOutput | None]:
-    path = output / "detections.csv"
-    if not path.is_file():
-        return Error.MISSING_OUTPUT, "The model wrote no /output/detections.csv.", None
-    try:
-        detections = validation.read_detections(path, expected_ids=expected,
-                                                image_sizes=image_sizes)
-        films = output / "predictions.csv"
-        if films.exists():
-            predictions = validation.read_predictions(films, expected_ids=expected)
-        else:
-            predictions = _film_scores(detections, expected)
-    except InvalidPredictions as error:
-        return Error.INVALID_OUTPUT, error.message, None
-    return "", "", ModelOutput(predictions, detections)
-
-
-def _film_scores(detections: validation.Detections,
-                 expected: tuple[str, ...]) -> validation.Predictions:
-    scores = detections.best_per_film(len(expected))
-    scores.flags.writeable = False
-    return validation.Predictions(ids=expected, scores=scores, labels=None)
-
-
 def _save_run(run: Run, result: RunResult | None, error_class: str, message: str) -> None:
     if result is not None:
         run.exit_code, run.timed_out = result.exit_code, result.timed_out
@@ -423,18 +346,6 @@ def _save_run(run: Run, result: RunResult | None, error_class: str, message: str
     run.error_class, run.error_message = error_class, message
     run.finished_at = timezone.now()
     run.save()
-
-
-def matched_evidence(table: labels_io.LabelTable,
-                     detections: validation.Detections | None) -> Evidence | None:
-    """Detections matched against the true lesions: what detection metrics read, with
-    coordinates and ids gone."""
-    if detections is None or table.lesions is None:
-        return None
-    lesions = table.lesions
-    return match(n_films=len(table.ids), lesion_film=lesions.film, lesion_x=lesions.x,
-                 lesion_y=lesions.y, lesion_radius=lesions.radius, det_film=detections.film,
-                 det_x=detections.x, det_y=detections.y, det_score=detections.score)
 
 
 def _store_result(

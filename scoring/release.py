@@ -71,18 +71,31 @@ def release(
 ) -> tuple[dict[str, dict[str, float | None]], str]:
     """({part: shown scores}, uid of the submission they come from) for a new result."""
     phase = submission.phase
-    policy, part, source = phase.release_policy(), visible_part(table), str(submission.uid)
+    policy, part = phase.release_policy(), visible_part(table)
+    if policy.name != "boot-ladder-boot":
+        return release_from_scores(submission=submission, part=part, exact=exact)
+    previous = _previous(submission, part)
+    shown = _boot_ladder_boot(phase, policy, table, part, exact[part], scores, labels,
+                              previous, str(submission.uid))
+    return {part: shown.scores}, shown.source
+
+
+def release_from_scores(
+    *, submission: Submission, part: str, exact: dict[str, dict[str, float | None]],
+) -> tuple[dict[str, dict[str, float | None]], str]:
+    """The policies that need only the scores themselves (exact, rounded, ladder): also
+    what phases at data stations use, where no per-case score is here."""
+    phase = submission.phase
+    policy, source = phase.release_policy(), str(submission.uid)
     if policy.name == "exact":
         return {part: dict(exact[part])}, source
     if policy.name == "rounded":
         return {part: release_rounded(exact[part], policy, source).scores}, source
+    if policy.name != "ladder":
+        raise ValueError(f"{policy.name} needs per-case scores")
     previous = _previous(submission, part)
-    if policy.name == "ladder":
-        shown = release_ladder(exact[part], previous[0] if previous else None, policy,
-                               phase.primary_metric, phase.higher_is_better, source)
-    else:
-        shown = _boot_ladder_boot(phase, policy, table, part, exact[part], scores, labels,
-                                  previous, source)
+    shown = release_ladder(exact[part], previous[0] if previous else None, policy,
+                           phase.primary_metric, phase.higher_is_better, source)
     return {part: shown.scores}, shown.source
 
 

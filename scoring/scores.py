@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.labels import LabelTable
+from scoring.cases import LabelTable
 from stats.detection import Evidence, froc
 from stats.metrics import compute_metrics, is_detection_metric
 

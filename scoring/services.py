@@ -13,11 +13,13 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core import dispatch
 from core.services import audit_record
-from scoring import outcome
+from scoring import outcome, station_jobs
+from scoring.models import StationJob
 from scoring.pipeline import container_name, get_backend, workdir_prefix
 from submissions.models import Submission
 
@@ -62,7 +64,12 @@ def sweep_stuck_runs(*, now: timezone.datetime | None = None) -> list[int]:
     primary keys queued again."""
     now = now or timezone.now()
     requeued = []
-    active = Submission.objects.filter(status__in=(Status.RUNNING, Status.SCORING))
+    station_jobs.sweep_jobs(now=now)
+    active = Submission.objects.filter(status__in=(Status.RUNNING, Status.SCORING)).exclude(
+        # waiting for data stations: their jobs hold leases of their own
+        pk__in=StationJob.objects.filter(status__in=StationJob.OPEN,
+                                         attempt=F("submission__attempts")).values(
+            "submission_id"))
     for submission in active.select_related("phase__challenge"):
         if _stale(submission, now) and _requeue_or_fail(submission):
             requeued.append(submission.pk)

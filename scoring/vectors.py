@@ -17,26 +17,18 @@ for B = 1000.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from challenges.models import Phase
+from scoring.aggregates import PartStats, part_stats
 from scoring.arrays import from_bytes
-from scoring.labels import LabelTable, part_mask, parts
-from scoring.scores import Cases, subgroup_scores
-from stats.detection import Evidence, froc_resampled
-from stats.metrics import is_detection_metric
-from stats.ranking import resample_values
+from scoring.labels import LabelTable
+from scoring.scores import Cases
+from stats.detection import Evidence
 
 VERSION = 2  # 2: one array, rows in `_rows` order
-
-
-@dataclass(frozen=True)
-class PartStats:
-    samples: dict[str, np.ndarray]
-    subgroups: dict[str, dict[str, dict[str, Any]]]  # column -> value -> n, n_positive, score
 
 
 def metric_names(phase: Phase) -> list[str]:
@@ -50,31 +42,10 @@ def stats_key(phase: Phase) -> str:
 
 def compute(phase: Phase, table: LabelTable, scores: np.ndarray,
             labels: np.ndarray | None, evidence: Evidence | None = None) -> dict[str, PartStats]:
-    """Per part: every metric on the phase's paired resamples of the part's films (detection
-    metrics on the same film resamples: a drawn film brings its lesions and detections), and
-    the primary metric per subgroup cell."""
-    out = {}
-    names = metric_names(phase)
-    film_level = [name for name in names if not is_detection_metric(name)]
-    for part in parts(table):
-        mask = part_mask(table, part)
-        if not mask.any():
-            continue
-        cases = Cases(table.y, scores, labels, evidence).select(mask)
-        samples = resample_values(
-            cases.y, cases.scores, cases.labels, film_level,
-            n_resamples=phase.bootstrap_resamples, seed=phase.pk) if film_level else {}
-        for name in names:
-            if is_detection_metric(name):
-                if cases.evidence is None:
-                    raise ValueError(f"{name} needs the result's matched detections")
-                samples[name] = froc_resampled(
-                    cases.evidence, n_resamples=phase.bootstrap_resamples, seed=phase.pk)
-        out[part] = PartStats(
-            samples=samples,
-            subgroups=subgroup_scores(table, cases, mask, phase.primary_metric),
-        )
-    return out
+    """The result's statistics for the phase's boards (scoring.aggregates.part_stats)."""
+    return part_stats(table, Cases(table.y, scores, labels, evidence),
+                      names=metric_names(phase), primary=phase.primary_metric,
+                      n_resamples=phase.bootstrap_resamples, seed=phase.pk)
 
 
 def _rows(phase: Phase, stats_parts: list[str]) -> list[tuple[str, str]]:
@@ -103,11 +74,18 @@ def unpack(phase: Phase, blob: bytes | memoryview,
     return {part: PartStats(values, subgroups.get(part, {})) for part, values in samples.items()}
 
 
-def of_result(result: Any, phase: Phase, table: LabelTable) -> dict[str, PartStats]:
+class NoCases(Exception):
+    """The result's statistics are stale and its per-case scores are not here (they were
+    combined at data stations): only a re-score can renew them."""
+
+
+def of_result(result: Any, phase: Phase, table: LabelTable | None) -> dict[str, PartStats]:
     """A result's stored statistics, computed (and stored) first when missing or stale: a
     result scored before vectors existed, or after the phase changed B or its metrics."""
     if result.resample_key == stats_key(phase) and result.resamples is not None:
         return unpack(phase, result.resamples, result.part_subgroups)
+    if table is None or not result.case_scores:
+        raise NoCases(f"result {result.pk}")
     scores = from_bytes(result.case_scores)
     labels = None if result.case_labels is None else from_bytes(result.case_labels)
     evidence = (None if result.case_detections is None

@@ -11,7 +11,7 @@ from challenges.lesions import image_sizes, lesion_rows
 from challenges.models import EvaluationSet
 from core.storage import private_path
 
-OVERLAY_PER_FILM = 20  # detections the scorer keeps per public sanity film for overlays
+OVERLAY_CAP = 20  # the scorer keeps this many detections per public film (scoring.judge)
 
 
 @dataclass(frozen=True)

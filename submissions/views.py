@@ -18,7 +18,6 @@ from core.exceptions import DomainError
 from submissions import overlays, selectors, services
 from submissions.exceptions import InvalidUpload
 from submissions.models import NOTE_MAX_LENGTH, Submission
-from submissions.overlays import OVERLAY_PER_FILM
 from submissions.serializers import SANITY_LANE
 from submissions.uploads import stage_chunks
 
@@ -154,7 +153,7 @@ def _submission_context(submission: Submission, rights: PhaseRights) -> dict[str
             run.pk: run.log_tail for run in runs
             if run.lane == SANITY_LANE or rights.hidden_logs_visible
         },
-        "overlays": _overlays(submission, runs), "overlay_cap": OVERLAY_PER_FILM,
+        "overlays": _overlays(submission, runs), "overlay_cap": overlays.OVERLAY_CAP,
     }
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from leaderboards.compute import recompute
 from leaderboards.models import LeaderboardSnapshot
-from scoring import vectors
+from scoring import aggregates, vectors
 from scoring.arrays import from_bytes
 from scoring.labels import part_mask
 from scoring.models import Result
@@ -64,8 +64,8 @@ def test_a_new_result_costs_one_entrys_bootstrap(phase, cast, add_result, model_
     recompute(phase_pk=phase.pk)
     newcomer = add_result(team_c, model_scores["five"])
 
-    with mock.patch("scoring.vectors.resample_values", autospec=True,
-                    side_effect=vectors.resample_values) as bootstrap:
+    with mock.patch("scoring.aggregates.resample_values", autospec=True,
+                    side_effect=aggregates.resample_values) as bootstrap:
         recompute(phase_pk=phase.pk)
 
     # one call per board part (public, private), all for the newcomer

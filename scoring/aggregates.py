@@ -1,0 +1,288 @@
+"""What leaves the place where per-case scores live: per part, metric values, their values on
+the phase's paired resamples and the primary metric per subgroup cell. Pure numpy, no Django:
+the central worker (for its own boards) and data stations (for what they send back) compute
+them with this one module.
+
+Across sites (several data stations holding one phase's hidden cases), each site resamples
+its own cases (a stratified bootstrap: the same indices for every entry, so K stays paired)
+and a combined value is a weighted mean of the sites' values, on all cases and on each
+resample. The weights make the combination exact where the metric allows it:
+
+| metric | site weight | combined |
+|---|---|---|
+| accuracy, brier, log_loss | cases | exact (pooled) |
+| sensitivity | positives | exact (pooled) |
+| specificity | negatives | exact (pooled) |
+| f1 | 2TP + FP + FN (= positives + predicted positives) | exact (pooled) |
+| auroc | positives x negatives | site-stratified |
+| auprc | positives | site-stratified |
+| ece | cases | site-stratified |
+| froc | lesions | site-stratified |
+
+A site whose value is undefined (nan) or whose weight is 0 leaves that value out.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scoring.cases import LabelTable, part_mask, parts
+from scoring.scores import Cases, metric_values, subgroup_scores
+from stats.detection import froc_resampled
+from stats.metrics import is_detection_metric
+from stats.ranking import bootstrap_indices, resample_values, resample_weights
+
+EXACT = frozenset({"accuracy", "brier", "log_loss", "sensitivity", "specificity", "f1"})
+
+
+@dataclass(frozen=True)
+class PartStats:
+    samples: dict[str, np.ndarray]
+    subgroups: dict[str, dict[str, dict[str, Any]]]  # column -> value -> n, n_positive, score
+
+
+def part_stats(table: LabelTable, cases: Cases, *, names: Sequence[str], primary: str,
+               n_resamples: int, seed: int) -> dict[str, PartStats]:
+    """Per part: every metric on the paired resamples of the part's films (detection metrics
+    on the same film resamples: a drawn film brings its lesions and detections), and the
+    primary metric per subgroup cell."""
+    out = {}
+    film_level = [name for name in names if not is_detection_metric(name)]
+    for part in parts(table):
+        mask = part_mask(table, part)
+        if not mask.any():
+            continue
+        inside = cases.select(mask)
+        samples = resample_values(
+            inside.y, inside.scores, inside.labels, film_level,
+            n_resamples=n_resamples, seed=seed) if film_level else {}
+        for name in names:
+            if is_detection_metric(name):
+                if inside.evidence is None:
+                    raise ValueError(f"{name} needs the result's matched detections")
+                samples[name] = froc_resampled(inside.evidence, n_resamples=n_resamples,
+                                               seed=seed)
+        out[part] = PartStats(samples, subgroup_scores(table, inside, mask, primary))
+    return out
+
+
+# --------------------------------------------------------------------------- site weights
+
+
+def _weight_columns(names: Sequence[str], cases: Cases) -> dict[str, np.ndarray]:
+    """Per metric, each case's contribution to the site weight (a weight is linear in the
+    cases, so on a resample it is these columns times the case multiplicities)."""
+    y = cases.y.astype(np.float64)
+    hard = (cases.labels if cases.labels is not None else cases.scores >= 0.5).astype(float)
+    ones = np.ones_like(y)
+    lesions = (np.bincount(cases.evidence.lesion_film, minlength=y.size).astype(float)
+               if cases.evidence is not None else np.zeros_like(y))
+    columns = {"n": ones, "pos": y, "neg": 1 - y, "f1": y + hard, "froc": lesions}
+    out = {}
+    for name in names:
+        if name == "auroc":  # positives x negatives: a product, summed factor by factor
+            out["auroc_pos"], out["auroc_neg"] = y, 1 - y
+        else:
+            out[name] = columns[_WEIGHT_OF.get(name, "n")]
+    return out
+
+
+_WEIGHT_OF = {"sensitivity": "pos", "auprc": "pos", "specificity": "neg", "f1": "f1",
+              "froc": "froc"}
+
+
+def _weights(names: Sequence[str], columns: dict[str, np.ndarray],
+             multiplicity: np.ndarray) -> dict[str, np.ndarray]:
+    """Site weights for `multiplicity` (cases x k resamples, or cases x 1)."""
+    summed = {key: column @ multiplicity for key, column in columns.items()}
+    out = {name: summed[name] for name in names if name != "auroc"}
+    if "auroc" in names:
+        out["auroc"] = summed["auroc_pos"] * summed["auroc_neg"]
+    return out
+
+
+def site_weights(names: Sequence[str], cases: Cases, *, n_resamples: int,
+                 seed: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """(weight on all cases, weight on each paired resample) of every metric."""
+    columns = _weight_columns(names, cases)
+    whole = {k: float(v[0]) for k, v in _weights(names, columns,
+                                                  np.ones((cases.y.size, 1))).items()}
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for indices in bootstrap_indices(cases.y.size, n_resamples, seed):
+        for name, values in _weights(names, columns,
+                                     resample_weights(indices, cases.y.size)).items():
+            chunks[name].append(values)
+    return whole, {name: np.concatenate(values) for name, values in chunks.items()}
+
+
+# --------------------------------------------------------------------------- one site
+
+
+@dataclass(frozen=True)
+class SiteAggregate:
+    """One part of one site: all that a data station sends back for it."""
+
+    n_cases: int
+    n_positive: int
+    metrics: dict[str, float | None]
+    weights: dict[str, float]
+    samples: dict[str, np.ndarray]          # metric -> (B,)
+    sample_weights: dict[str, np.ndarray]   # metric -> (B,)
+    subgroups: dict[str, dict[str, dict[str, Any]]]  # small cells: {"suppressed": True}
+    roc: list[list[float]] | None = None    # coarsened (leaderboards.charts rule)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _suppress(subgroups: dict[str, dict[str, dict[str, Any]]], min_cases: int,
+              min_positives: int) -> dict[str, dict[str, dict[str, Any]]]:
+    return {column: {value: cell if cell["n"] >= min_cases and cell["n_positive"] >= min_positives
+                     else {"suppressed": True} for value, cell in cells.items()}
+            for column, cells in subgroups.items()}
+
+
+def _cell_weights(table: LabelTable, cases: Cases, mask: np.ndarray, primary: str,
+                  cells: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Each film-subgroup cell's weight for the primary metric (for combining sites)."""
+    for column, values in table.subgroups.items():
+        part = values[mask]
+        for value, cell in cells.get(column, {}).items():
+            inside = cases.select(part == value)
+            columns = _weight_columns([primary], inside)
+            cell["weight"] = float(_weights([primary], columns,
+                                            np.ones((inside.y.size, 1)))[primary][0])
+    for column, cells_of in cells.items():
+        if column not in table.subgroups:  # lesion columns: weighted by their lesions
+            for cell in cells_of.values():
+                cell["weight"] = float(cell["n"])
+
+
+def site_aggregates(
+    table: LabelTable, cases: Cases, *, names: Sequence[str], primary: str, n_resamples: int,
+    seed: int, min_cases: int, min_positives: int, roc: Any = None,
+) -> dict[str, SiteAggregate]:
+    """Everything a station sends for one result, per part; `roc(y, scores)` draws the
+    coarsened ROC points (or None)."""
+    stats = part_stats(table, cases, names=names, primary=primary, n_resamples=n_resamples,
+                       seed=seed)
+    out = {}
+    for part, item in stats.items():
+        mask = part_mask(table, part)
+        inside = cases.select(mask)
+        whole, on_resamples = site_weights(names, inside, n_resamples=n_resamples, seed=seed)
+        cells = {c: {v: dict(cell) for v, cell in vs.items()}
+                 for c, vs in subgroup_scores(table, inside, mask, primary).items()}
+        _cell_weights(table, inside, mask, primary, cells)
+        out[part] = SiteAggregate(
+            n_cases=int(mask.sum()), n_positive=int(inside.y.sum()),
+            metrics={k: _finite(v) for k, v in metric_values(names, inside).items()},
+            weights=whole, samples=item.samples, sample_weights=on_resamples,
+            subgroups=_suppress(cells, min_cases, min_positives),
+            roc=roc(inside.y, inside.scores) if roc is not None else None,
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- combining
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over sites (axis 0), leaving out nan values and zero weights."""
+    usable = np.isfinite(values) & (weights > 0)
+    num = np.where(usable, values * weights, 0.0).sum(axis=0)
+    den = np.where(usable, weights, 0.0).sum(axis=0)
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def combine_metrics(sites: Sequence[SiteAggregate], names: Sequence[str]
+                    ) -> dict[str, float | None]:
+    out = {}
+    for name in names:
+        values = np.array([np.nan if s.metrics.get(name) is None else s.metrics[name]
+                           for s in sites], dtype=float)
+        weights = np.array([s.weights.get(name, 0.0) for s in sites], dtype=float)
+        out[name] = _finite(float(_weighted(values, weights)))
+    return out
+
+
+def combine_samples(sites: Sequence[SiteAggregate], names: Sequence[str]
+                    ) -> dict[str, np.ndarray]:
+    return {name: _weighted(np.vstack([s.samples[name] for s in sites]),
+                            np.vstack([s.sample_weights[name] for s in sites]))
+            for name in names}
+
+
+def combine_subgroups(sites: Sequence[SiteAggregate]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Cells by (column, value) over sites; a cell any site suppressed stays suppressed (its
+    score would leave that site's cases out)."""
+    gathered: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for site in sites:
+        for column, cells in site.subgroups.items():
+            for value, cell in cells.items():
+                gathered.setdefault((column, value), []).append(cell)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for (column, value), cells in sorted(gathered.items()):
+        if any(cell.get("suppressed") for cell in cells):
+            out.setdefault(column, {})[value] = {"suppressed": True}
+            continue
+        scores = np.array([np.nan if c["score"] is None else c["score"] for c in cells])
+        weights = np.array([c.get("weight", 0.0) for c in cells])
+        out.setdefault(column, {})[value] = {
+            "n": sum(c["n"] for c in cells), "n_positive": sum(c["n_positive"] for c in cells),
+            "score": _finite(float(_weighted(scores, weights)))}
+    return out
+
+
+# --------------------------------------------------------------------------- wire format
+
+
+def _array(values: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(values, dtype=np.float64), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _from_array(text: str) -> np.ndarray:
+    values = np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+    if values.dtype != np.float64 or values.ndim != 1:
+        raise ValueError("resample vectors must be one-dimensional float64 arrays")
+    return values
+
+
+def to_json(aggregate: SiteAggregate) -> dict[str, Any]:
+    return {"n_cases": aggregate.n_cases, "n_positive": aggregate.n_positive,
+            "metrics": aggregate.metrics, "weights": aggregate.weights,
+            "samples": {k: _array(v) for k, v in aggregate.samples.items()},
+            "sample_weights": {k: _array(v) for k, v in aggregate.sample_weights.items()},
+            "subgroups": aggregate.subgroups, "roc": aggregate.roc}
+
+
+def from_json(raw: dict[str, Any], *, names: Sequence[str], n_resamples: int) -> SiteAggregate:
+    """A station's part, checked: every metric present, vectors of the phase's length."""
+    item = SiteAggregate(
+        n_cases=int(raw["n_cases"]), n_positive=int(raw["n_positive"]),
+        metrics={k: None if v is None else float(v) for k, v in raw["metrics"].items()},
+        weights={k: float(v) for k, v in raw["weights"].items()},
+        samples={k: _from_array(v) for k, v in raw["samples"].items()},
+        sample_weights={k: _from_array(v) for k, v in raw["sample_weights"].items()},
+        subgroups=dict(raw.get("subgroups") or {}), roc=raw.get("roc"),
+    )
+    for name in names:
+        if name not in item.metrics or name not in item.weights:
+            raise ValueError(f"the station sent no {name}")
+        for vectors in (item.samples, item.sample_weights):
+            if name not in vectors or vectors[name].shape != (n_resamples,):
+                raise ValueError(f"the station's {name} vectors do not have "
+                                 f"{n_resamples} resamples")
+    return item
