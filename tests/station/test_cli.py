@@ -1,0 +1,48 @@
+"""The station runs without Django, from its console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from station import cli
+from tests.station.conftest import PYTHON, REPO, SCRIPT, TOKEN, clean_env
+
+IMPORTS = """
+import json, sys
+import station.cli
+print(json.dumps({"django": sorted(m for m in sys.modules
+                                   if m == "django" or m.startswith("django.")),
+                  "loaded": [m for m in ("station.runner", "scoring.backends.docker",
+                                         "scoring.aggregates", "submissions.validation")
+                             if m in sys.modules]}))
+"""
+
+
+def test_it_imports_no_django():
+    proc = subprocess.run([PYTHON, "-c", IMPORTS], cwd=REPO, env=clean_env(),
+                          capture_output=True, text=True, timeout=60, check=True)
+    modules = json.loads(proc.stdout)
+    assert modules["django"] == []
+    assert len(modules["loaded"]) == 4, "station.cli loads the whole station"
+
+
+def test_its_console_script_prints_help():
+    proc = subprocess.run([str(SCRIPT), "--help"], env=clean_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--data" in proc.stdout and "--once" in proc.stdout
+
+
+def test_it_refuses_a_state_folder_inside_the_data(hidden, capsys):
+    code = cli.main(["--url", "http://127.0.0.1:9", "--token", TOKEN, "--data",
+                     str(hidden.root), "--state", str(hidden.root / "north" / "kept")])
+    assert code == 2
+    assert "--state must not be inside --data" in capsys.readouterr().err
+    assert not (hidden.root / "north" / "kept").exists()
+
+
+def test_it_needs_a_token(hidden, capsys, monkeypatch):
+    monkeypatch.delenv("HELDOUT_STATION_TOKEN", raising=False)
+    assert cli.main(["--url", "http://127.0.0.1:9", "--data", str(hidden.root)]) == 2
+    assert "no token" in capsys.readouterr().err
