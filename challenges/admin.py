@@ -22,6 +22,8 @@ from challenges.models import (
     Membership,
     Phase,
     PublicFile,
+    Station,
+    StationDataset,
     Team,
     TermsAcceptance,
 )
@@ -391,3 +393,60 @@ class AuditEventAdmin(OrganiserScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+class StationDatasetInline(admin.TabularInline):
+    model = StationDataset
+    extra = 0
+    can_delete = False
+    fields = ["name", "fingerprint_summary", "reported_at", "changed_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_view_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return request.user.is_staff
+
+    @admin.display(description="Fingerprint")
+    def fingerprint_summary(self, obj: StationDataset) -> str:
+        found = obj.fingerprint or {}
+        if not found:
+            return "not reported yet"
+        return (f"{found.get('n_cases')} cases, {found.get('n_positive')} positives, "
+                f"parts {found.get('parts')}, sha256 {str(found.get('sha256', ''))[:16]}…")
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):
+    """Stations are registered with `manage.py station_add NAME` (the token is shown once,
+    on the server's console); here organisers see them, their datasets and last contact.
+    A dataset whose fingerprint changed is flagged (`changed_at`) and audited."""
+
+    list_display = ["name", "last_contact_at", "created_at", "n_datasets", "changed"]
+    readonly_fields = ["name", "created_at", "last_contact_at"]
+    fields = readonly_fields
+    inlines = [StationDatasetInline]
+
+    def has_module_permission(self, request):  # type: ignore[no-untyped-def]
+        return request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return request.user.is_staff
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return request.user.is_superuser
+
+    @admin.display(description="Datasets")
+    def n_datasets(self, obj: Station) -> int:
+        return obj.datasets.count()
+
+    @admin.display(description="Changed fingerprints", boolean=True)
+    def changed(self, obj: Station) -> bool:
+        return obj.datasets.filter(changed_at__isnull=False).exists()

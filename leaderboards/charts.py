@@ -322,6 +322,17 @@ def froc_svg(curve: FrocCurve, *, label: str) -> str:
                 title=f"FROC ({curve.n_lesions} lesions on {curve.n_films} films)")
 
 
+def site_roc_svg(sites: dict[str, list[list[float]]]) -> str:
+    """One coarsened ROC per data station (each drawn at the station by `roc_curve`'s rule)."""
+    series = [Series(label=site, points=tuple((float(a), float(b)) for a, b in points),
+                     color=PALETTE[i % len(PALETTE)], markers=True, legend=True,
+                     tooltips=tuple(f"{site}: FPR {a:.3f}, TPR {b:.3f}" for a, b in points))
+              for i, (site, points) in enumerate(sites.items())]
+    return plot(series, Axis("False positive rate", 0, 1, UNIT),
+                Axis("True positive rate", 0, 1, UNIT), title="ROC curve per site",
+                diagonal=True, legend=True)
+
+
 def calibration_svg(bins: Sequence[CalibrationBin], *, label: str) -> str:
     shown = [b for b in bins if not b.suppressed]
     points = tuple((b.mean_predicted or 0.0, b.observed or 0.0) for b in shown)

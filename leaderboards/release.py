@@ -40,6 +40,10 @@ def _released_entry(entry: Payload, places: int) -> Payload:
         "fairness_gaps": {k: _round(v, places) for k, v in (entry.get("fairness_gaps") or {})
                           .items()},
         "fairness_gap": {**gap, "gap": _round(gap.get("gap"), places)} if gap else gap,
+        # each data station's scores: rounded like everything else not released as such
+        **({"sites": {site: {**item, "metrics": {k: _round(v, places) for k, v in
+                                                 item["metrics"].items()}}
+                      for site, item in entry["sites"].items()}} if "sites" in entry else {}),
     }
 
 

@@ -174,6 +174,7 @@ class EntryCurves:
     roc: charts.RocCurve | None
     calibration: list[charts.CalibrationBin]
     froc: charts.FrocCurve | None = None
+    site_rocs: dict[str, list[list[float]]] | None = None
 
 
 @functools.lru_cache(maxsize=4)
@@ -193,6 +194,8 @@ def entry_curves(*, phase: Phase, view: BoardView, key: str) -> EntryCurves | No
     """Coarsened ROC and calibration of an entry on its board's cases (visible boards only)."""
     if board_entry(view, key) is None or phase.evaluation_set is None or view.payload is None:
         return None
+    if phase.evaluation_set.is_remote:
+        return _site_curves(phase, key, view.payload["part"])
     result = Result.objects.filter(
         submission__uid=key, submission__phase=phase, evaluation_set=phase.evaluation_set
     ).only("case_scores", "case_detections").first()
@@ -208,6 +211,18 @@ def entry_curves(*, phase: Phase, view: BoardView, key: str) -> EntryCurves | No
         froc = _froc(Evidence.from_bytes(result.case_detections).select_films(mask), rule)
     return EntryCurves(roc=charts.roc_curve(y, scores, **limits),
                        calibration=charts.calibration_bins(y, scores, **limits), froc=froc)
+
+
+def _site_curves(phase: Phase, key: str, part: str) -> EntryCurves | None:
+    """Phases at data stations: each station drew its coarsened ROC itself."""
+    result = Result.objects.filter(submission__uid=key, submission__phase=phase).only(
+        "site_metrics").first()
+    if result is None:
+        return None
+    sites = {site: (item.get("roc") or {}).get(part)
+             for site, item in sorted((result.site_metrics or {}).items())}
+    return EntryCurves(roc=None, calibration=[],
+                       site_rocs={site: points for site, points in sites.items() if points})
 
 
 def _froc(evidence: Evidence, rule: SmallCellRule) -> charts.FrocCurve | None:

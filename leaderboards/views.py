@@ -130,6 +130,8 @@ def entry_detail(
     roc = calibration = froc = ""
     if curves is not None and curves.roc is not None:
         roc = charts.roc_svg(curves.roc, label=entry["team"])
+    if curves is not None and curves.site_rocs:
+        roc = charts.site_roc_svg(curves.site_rocs)
     if curves is not None and curves.froc is not None:
         froc = charts.froc_svg(curves.froc, label=entry["team"])
     if curves is not None and any(not b.suppressed for b in curves.calibration):
@@ -142,7 +144,16 @@ def entry_detail(
         "calibration": _svg(calibration),
         "calibration_bins": curves.calibration if curves else [],
         "rule": view.payload.get("subgroup_rule", {}),
+        "sites": _site_rows(view.payload, entry),
     })
+
+
+def _site_rows(payload: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each data station's cases and scores of this entry (phases at several stations)."""
+    names = [payload["primary"], *payload.get("secondary", [])]
+    return [{"site": site, "n_cases": item.get("n_cases"),
+             "values": [(item.get("metrics") or {}).get(name) for name in names]}
+            for site, item in (entry.get("sites") or {}).items()]
 
 
 # --------------------------------------------------------------------------- exports

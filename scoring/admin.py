@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline
-from scoring.models import CollusionFlag, Result, Run
+from scoring.models import CollusionFlag, Result, Run, StationJob
 from scoring.services import submission_rescore
 from submissions.models import Submission
 
@@ -28,6 +28,20 @@ class RunInline(OrganiserScopedInline, admin.TabularInline):
         return False
 
 
+class StationJobInline(OrganiserScopedInline, admin.TabularInline):
+    """Hidden-data runs at data stations: the station's details (organisers only)."""
+
+    model = StationJob
+    extra = 0
+    can_delete = False
+    fields = ["attempt", "station", "dataset", "status", "claim", "lease_until", "error_class",
+              "message", "exit_code", "duration_s", "log_tail"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
 @admin.register(Submission)
 class SubmissionAdmin(OrganiserScopedAdmin):
     challenge_path = "phase__challenge"
@@ -40,7 +54,7 @@ class SubmissionAdmin(OrganiserScopedAdmin):
     search_fields = ["team__name", "created_by__username", "sha256", "uid"]
     readonly_fields = [f.name for f in Submission._meta.fields if f.name not in ("is_baseline",)]
     actions = ["rescore"]
-    inlines = [RunInline]
+    inlines = [RunInline, StationJobInline]
 
     @admin.action(description="Re-score the selected submissions")
     def rescore(self, request, queryset):  # type: ignore[no-untyped-def]

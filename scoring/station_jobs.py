@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from challenges.models import Phase, Station
@@ -158,10 +159,13 @@ def record(*, job_pk: int, station: Station, body: dict[str, Any]) -> None:
         job = StationJob.objects.select_for_update().get(pk=job_pk)
         job = current(job.pk, station=station, claim_number=claim_number)
         _store_answer(job, body, error_class, parts)
-        if error_class:
-            transaction.on_commit(lambda: _fail_submission(job.pk))
-        else:
-            transaction.on_commit(lambda: complete(job.submission_id, job.attempt))
+    # After the answer is stored: each step below is fenced on its own (the attempt, the
+    # submission's status), so a crash here leaves nothing half done that the next answer
+    # or a re-score would not finish.
+    if error_class:
+        _fail_submission(job.pk)
+    else:
+        complete(job.submission_id, job.attempt)
 
 
 def _checked_parts(raw: Any, phase: Phase) -> dict[str, Any]:
@@ -313,3 +317,16 @@ def waiting_for(submission: Submission) -> list[dict[str, Any]]:
              "online": bool(job.station.last_contact_at and
                             job.station.last_contact_at >= recent)}
             for job in open_jobs(submission)]
+
+
+def offline_for_phase(phase: Phase) -> list[dict[str, Any]]:
+    """Stations not heard from lately that submissions of the phase are waiting for."""
+    recent = timezone.now() - timedelta(seconds=settings.HELDOUT_STATION_OFFLINE_SECONDS)
+    waiting: dict[str, int] = {}
+    for job in StationJob.objects.filter(
+            submission__phase=phase, submission__status=Submission.Status.RUNNING,
+            attempt=F("submission__attempts"), status__in=StationJob.OPEN).select_related(
+            "station"):
+        if not (job.station.last_contact_at and job.station.last_contact_at >= recent):
+            waiting[job.station.name] = waiting.get(job.station.name, 0) + 1
+    return [{"station": name, "submissions": n} for name, n in sorted(waiting.items())]

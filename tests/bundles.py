@@ -134,3 +134,37 @@ def write_detection_bundle(root: Path, *, n_films: int = 36, **overrides: Any) -
     document.update(overrides)
     (root / "challenge.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     return root
+
+
+# --- data stations ----------------------------------------------------------------------
+
+
+def write_station_data(root: Path, name: str, ids: list[str], *, seed: int) -> Path:
+    """A station's dataset folder `root/name`: inputs/features.csv (id, age) and labels.csv
+    (id, label, split, sex), synthetic. Returns the dataset folder."""
+    import random
+
+    rng = random.Random(seed)
+    folder = root / name
+    rows = [(case, 20 + rng.randrange(70), int(rng.random() < 0.4)) for case in ids]
+    _write_csv(folder / "inputs" / "features.csv", ["id", "age"],
+               [[case, age] for case, age, _ in rows])
+    _write_csv(folder / "labels.csv", ["id", "label", "split", "sex"],
+               [[case, label, "public" if n % 2 else "private", "F" if n % 3 else "M"]
+                for n, (case, _, label) in enumerate(rows)])
+    return folder
+
+
+def write_station_bundle(root: Path, sources: list[dict[str, str]], **phase: Any) -> Path:
+    """A bundle whose hidden cases are at data stations (`sources`), with a central public
+    sanity set."""
+    bundle = write_bundle(root)
+    evaluation = sources[0] if len(sources) == 1 else {"stations": sources}
+    document = yaml.safe_load((bundle / "challenge.yaml").read_text())
+    document["slug"] = "station-test"
+    document["phases"] = [phase_spec(evaluation=evaluation, bootstrap_resamples=200,
+                                     metrics={"primary": "auroc",
+                                              "secondary": ["auprc", "f1", "brier"]},
+                                     **phase)]
+    (bundle / "challenge.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return bundle

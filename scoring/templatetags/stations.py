@@ -1,0 +1,28 @@
+"""Template tags that let other apps' pages say what data stations a submission or a phase
+is waiting for, without importing this app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from scoring import station_jobs
+
+register = template.Library()
+
+
+@register.simple_tag
+def station_waits(submission: Any) -> list[dict[str, Any]]:
+    """`{% station_waits submission as waits %}`: the stations the current attempt still
+    waits for (station, dataset, status, online)."""
+    if submission.status != "running":
+        return []
+    return station_jobs.waiting_for(submission)
+
+
+@register.simple_tag
+def phase_station_waits(phase: Any) -> list[dict[str, Any]]:
+    """`{% phase_station_waits phase as waits %}`: offline stations that running
+    submissions of the phase wait for, with how many."""
+    return station_jobs.offline_for_phase(phase)
