@@ -129,7 +129,7 @@ def job_spec(job: StationJob, artefact_url: str) -> dict[str, Any]:
     return {
         "job": job.pk, "claim": job.claim, "dataset": job.dataset,
         "lease_seconds": settings.HELDOUT_STATION_LEASE_SECONDS,
-        "container_name": f"{STATION_PREFIX}{job.pk}-c{job.claim}",
+        "container_name": f"{STATION_PREFIX}{job.station.name}-{job.pk}-c{job.claim}",
         "submission": {"uid": str(submission.uid), "kind": submission.kind,
                        "sha256": submission.sha256, "size": submission.size,
                        "artefact": artefact_url},

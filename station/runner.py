@@ -435,16 +435,19 @@ class Station:
         self._running: str | None = None
 
     def start(self) -> None:
-        """Remove what an earlier station process left (containers, work folders), make
-        sure of the runtime image, and say hello."""
-        removed = self.backend.remove_orphans(prefix=CONTAINER_PREFIX)
+        """Say hello (which tells the station its name), remove what an earlier process of
+        this station left (its containers are named `heldout-st-<name>-...`, so other
+        stations on the same engine are left alone; its work folders), and make sure of the
+        runtime image."""
+        self.hello()
+        prefix = f"{CONTAINER_PREFIX}{self.name}-"
+        removed = self.backend.remove_orphans(prefix=prefix)
         if removed:
             logger.info("removed leftovers of earlier runs: %s", ", ".join(removed))
-        for folder in self.options.work_dir.glob(f"{CONTAINER_PREFIX}*"):
+        for folder in self.options.work_dir.glob(f"{prefix}*"):
             if folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder, ignore_errors=True)
         logger.info("runtime image %s", ensure_runtime_image())
-        self.hello()
 
     def hello(self) -> None:
         datasets, reported = {}, {}
