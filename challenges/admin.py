@@ -395,6 +395,12 @@ class AuditEventAdmin(OrganiserScopedAdmin):
         return False
 
 
+def _sees_stations(request: Any) -> bool:
+    """Superusers, and staff who organise a challenge (any challenge may use a station)."""
+    return bool(request.user.is_superuser or (request.user.is_staff and
+                                              organised(request).exists()))
+
+
 class StationDatasetInline(admin.TabularInline):
     model = StationDataset
     extra = 0
@@ -406,7 +412,7 @@ class StationDatasetInline(admin.TabularInline):
         return False
 
     def has_view_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return request.user.is_staff
+        return _sees_stations(request)
 
     @admin.display(description="Fingerprint")
     def fingerprint_summary(self, obj: StationDataset) -> str:
@@ -429,10 +435,10 @@ class StationAdmin(admin.ModelAdmin):
     inlines = [StationDatasetInline]
 
     def has_module_permission(self, request):  # type: ignore[no-untyped-def]
-        return request.user.is_staff
+        return _sees_stations(request)
 
     def has_view_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return request.user.is_staff
+        return _sees_stations(request)
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

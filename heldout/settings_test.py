@@ -13,3 +13,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HELDOUT_LOG_FORMAT = "text"  # readable in pytest's captured output
 LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - WhiteNoise looks there
+
+# Containers and work folders named per test database: a test session's sweeps then never
+# take a demo's (or another session's) containers and folders on the same engine for its own
+# leftovers. Worker subprocesses started by tests get the test database ("test_" + name).
+HELDOUT_CONTAINER_PREFIX = os.environ.get(
+    "HELDOUT_CONTAINER_PREFIX",
+    f"heldout-t-{DATABASES['default']['NAME'].removeprefix('test_')}-")  # noqa: F405

@@ -114,8 +114,10 @@ def evaluate(submission_pk: int, *, backend: Backend | None = None) -> Submissio
 
 
 def workdir_prefix(submission_pk: int, attempt: int) -> str:
-    """Work folders are named by attempt, so the sweeper can remove a dead attempt's."""
-    return f"heldout-{submission_pk}-a{attempt}-"
+    """Work folders are named by attempt, so the sweeper can remove a dead attempt's, and
+    carry the container prefix, so two platforms (a demo and a test run) on one machine
+    never take each other's folders for leftovers."""
+    return f"{settings.HELDOUT_CONTAINER_PREFIX}{submission_pk}-a{attempt}-"
 
 
 def _attempt(submission: Submission, backend: Backend, workdir: Path) -> None:

@@ -32,7 +32,6 @@ SWEEP_GRACE = timedelta(minutes=5)
 # Leftovers of killed processes (work folders, multipart temporary files) older than this
 # and belonging to no live attempt are removed by the sweeper.
 LEFTOVER_AGE = timedelta(hours=1)
-WORKDIR = re.compile(r"heldout-\d+-a\d+-")  # pipeline.workdir_prefix
 
 
 @transaction.atomic
@@ -110,8 +109,10 @@ def remove_leftovers(*, now: timezone.datetime | None = None) -> list[Path]:
     cutoff = ((now or timezone.now()) - LEFTOVER_AGE).timestamp()
     live = {workdir_prefix(pk, attempt) for pk, attempt in live_attempts()}
     removed = []
-    for folder in Path(tempfile.gettempdir()).glob("heldout-*-a*-*"):
-        dead = WORKDIR.match(folder.name) and not any(map(folder.name.startswith, live))
+    prefix = settings.HELDOUT_CONTAINER_PREFIX
+    workdir = re.compile(re.escape(prefix) + r"\d+-a\d+-")  # pipeline.workdir_prefix
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-a*-*"):
+        dead = workdir.match(folder.name) and not any(map(folder.name.startswith, live))
         if dead and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)

@@ -276,7 +276,7 @@ def combine(phase: Phase, jobs: list[StationJob]) -> dict[str, Any]:
     if "all" not in metrics:  # every case: the parts together, combined like sites
         every = [s for sites in by_part.values() for s in sites.values()]
         metrics["all"] = aggregates.combine_metrics(every, names)
-    stats = {part: vectors.PartStats(aggregates.combine_samples(list(sites.values()), names),
+    stats = {part: aggregates.PartStats(aggregates.combine_samples(list(sites.values()), names),
                                      aggregates.combine_subgroups(list(sites.values())))
              for part, sites in by_part.items()}
     blob, subgroups = vectors.pack(phase, stats)

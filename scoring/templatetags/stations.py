@@ -24,5 +24,8 @@ def station_waits(submission: Any) -> list[dict[str, Any]]:
 @register.simple_tag
 def phase_station_waits(phase: Any) -> list[dict[str, Any]]:
     """`{% phase_station_waits phase as waits %}`: offline stations that running
-    submissions of the phase wait for, with how many."""
+    submissions of the phase wait for, with how many (no query for central phases)."""
+    evaluation = phase.evaluation_set
+    if evaluation is None or not evaluation.is_remote:
+        return []
     return station_jobs.offline_for_phase(phase)

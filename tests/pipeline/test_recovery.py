@@ -29,7 +29,7 @@ from django.utils import timezone
 from core.models import AuditEvent
 from heldout.celery import app
 from scoring.models import Result
-from scoring.pipeline import evaluate
+from scoring.pipeline import evaluate, workdir_prefix
 from scoring.services import sweep_stuck_runs
 from submissions import selectors
 from submissions.models import Submission
@@ -170,4 +170,4 @@ def test_a_killed_worker_is_recovered_within_its_lease_with_nothing_left(
 
 
 def glob_workdirs(pk: int, attempt: int) -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob(f"heldout-{pk}-a{attempt}-*"))
+    return list(Path(tempfile.gettempdir()).glob(f"{workdir_prefix(pk, attempt)}*"))
