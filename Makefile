@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heldout
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_CACHE_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: demo test install system runtime-image lint bench clean
+.PHONY: demo demo-stations test install system runtime-image lint bench clean
 
 $(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ runtime-image: install system
 
 demo: install system runtime-image
 	DJANGO_DEBUG=1 $(PY) -m demo.run
+
+# `make demo` plus the readmission challenge scored at two local data stations.
+demo-stations: install system runtime-image
+	DJANGO_DEBUG=1 $(PY) -m demo.run --stations
 
 test: install system runtime-image
 	HELDOUT_WITH_BROWSER=1 scripts/system_deps.sh

@@ -1,7 +1,8 @@
 """The demo's first entries, so the leaderboards are not empty: the organisers' baselines
 and entries of the demo teams, all submitted through the real service (and so the worker).
 The mammography challenge gets entries on both of its phases: the screening board and the
-lesion-detection board."""
+lesion-detection board. The two-station readmission variant (`--stations`) gets the
+readmission entries, built from the single-site bundle's public data."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 from challenges.models import Challenge
 from demo.examples import mammography_detector, mammography_model, readmission_bundle
+from demo.stations import SLUG as STATION_SLUG
+from demo.stations import SOURCE_SLUG as READMISSION_SLUG
 from submissions.services import submission_create
 from submissions.uploads import stage_existing
 
@@ -46,23 +49,44 @@ def _rule_bundle(out_dir: Path) -> Path:
     return target
 
 
-def submit_demo_entries(people: dict[str, Any], bundle_root: Path) -> None:
+def submit_demo_entries(
+    people: dict[str, Any], bundle_root: Path, *, stations: bool = False
+) -> None:
+    """Entries for every demo challenge; the two-station variant's only with `stations`
+    (without its stations running, its entries would wait for them)."""
     models = bundle_root / "models"
     print("Building and submitting the example models:", flush=True)
     for slug, teams in people["teams"].items():
         challenge = Challenge.objects.get(slug=slug)
         bundle = bundle_root / slug
-        if slug == "readmission-30d":
-            logreg = readmission_bundle(bundle, models)
-            _submit(challenge, teams["organisers"], people["olga"], logreg, "bundle", baseline=True)
-            _submit(challenge, teams["alpha"], people["alice"], logreg, "bundle")
-            _submit(challenge, teams["bravo"], people["carol"], _rule_bundle(models), "bundle")
+        if slug == READMISSION_SLUG or (slug == STATION_SLUG and stations):
+            _submit_readmission(challenge, teams, people, bundle_root / READMISSION_SLUG, models)
         elif slug == "mammography-screening":
             image = mammography_model(bundle, models, kind="image")
             _submit(challenge, teams["organisers"], people["olga"], image, "image", baseline=True)
             zipped = mammography_model(bundle, models, kind="bundle")
             _submit(challenge, teams["alpha"], people["alice"], zipped, "bundle")
             _submit_detectors(challenge, teams, people, bundle, models)
+
+
+def submit_station_entries(people: dict[str, Any], bundle_root: Path) -> None:
+    """The readmission entries on the two-station variant only."""
+    print("Submitting the example models to the data stations' challenge:", flush=True)
+    _submit_readmission(Challenge.objects.get(slug=STATION_SLUG),
+                        people["teams"][STATION_SLUG], people,
+                        bundle_root / READMISSION_SLUG, bundle_root / "models")
+
+
+def _submit_readmission(
+    challenge: Challenge, teams: dict[str, Any], people: dict[str, Any], bundle: Path,
+    models: Path,
+) -> None:
+    """The logistic-regression baseline (organisers' and Alpha's) fitted on `bundle`'s public
+    training data, and the prior-visits rule (Bravo's)."""
+    logreg = readmission_bundle(bundle, models)
+    _submit(challenge, teams["organisers"], people["olga"], logreg, "bundle", baseline=True)
+    _submit(challenge, teams["alpha"], people["alice"], logreg, "bundle")
+    _submit(challenge, teams["bravo"], people["carol"], _rule_bundle(models), "bundle")
 
 
 def _submit_detectors(

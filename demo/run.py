@@ -4,10 +4,14 @@ Builds the challenge bundles from the real data (or labelled synthetic stand-ins
 them through `import_challenge` (the real path), creates an organiser and two demo teams,
 submits the example models as baselines and team entries, then runs the web server, a
 Celery worker (scoring queue, one container at a time) and beat until Ctrl-C.
+
+`--stations` (`make demo-stations`) adds the two-station variant of the readmission challenge
+(demo/stations.py): two `heldout-station` processes score it next to their own data.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -28,6 +32,7 @@ from django.core.management import call_command  # noqa: E402
 
 from challenges import services as challenge_services  # noqa: E402
 from challenges.models import Challenge, Membership, Team  # noqa: E402
+from demo import stations as station_demo  # noqa: E402
 from demo.bundles import build_demo_bundles, default_data_dir  # noqa: E402
 from heldout.celery import ensure_broker_folders  # noqa: E402
 from submissions.models import Submission  # noqa: E402
@@ -87,12 +92,17 @@ def import_bundles(root: Path) -> list[str]:
     return [bundle.slug for bundle in built]
 
 
-def submit_examples(people: dict[str, object], bundle_root: Path) -> None:
-    if Submission.objects.exists():
-        return  # examples were submitted by an earlier run; the worker picks up leftovers
-    from demo.entries import submit_demo_entries
+def submit_examples(
+    people: dict[str, object], bundle_root: Path, *, stations: bool = False
+) -> None:
+    from demo.entries import submit_demo_entries, submit_station_entries
 
-    submit_demo_entries(people, bundle_root)
+    if not Submission.objects.exists():
+        submit_demo_entries(people, bundle_root, stations=stations)
+    elif stations and not Submission.objects.filter(
+            phase__challenge__slug=station_demo.SLUG).exists():
+        submit_station_entries(people, bundle_root)  # a database from a plain `make demo`
+    # otherwise examples were submitted by an earlier run; the worker picks up leftovers
 
 
 def _processes() -> list[subprocess.Popen[bytes]]:
@@ -108,7 +118,44 @@ def _processes() -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen(command, env=env) for command in commands]
 
 
-def main() -> None:
+def _start_stations(demo: station_demo.StationDemo | None,
+                    server: subprocess.Popen[bytes]) -> list[subprocess.Popen[bytes]]:
+    if demo is None:
+        return []
+    url = f"http://{HOST}:{PORT}"
+    station_demo.wait_for_server(url, server)
+    return station_demo.start_stations(demo, url)
+
+
+def _banner(demo: station_demo.StationDemo | None) -> str:
+    stations = f"{station_demo.banner(demo)}\n" if demo is not None else ""
+    return f"""
+Heldout demo is running at http://{HOST}:{PORT}/
+  organiser (admin at /admin/):  olga / {PASSWORD}
+  participants:                  alice / {PASSWORD} (captain of Alpha, with bob)
+                                 carol / {PASSWORD} (Bravo)
+  superuser:                     admin / {PASSWORD}
+{stations}Example models were submitted; watch them being scored on each phase page. Ctrl-C stops.
+"""
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(timeout=30)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m demo.run",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--stations", action="store_true",
+                        help="also run the readmission challenge at two data stations")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
     ensure_broker_folders()
     call_command("migrate", verbosity=0)
@@ -116,26 +163,20 @@ def main() -> None:
     print("Building and importing the demo challenges:")
     bundle_root = Path(settings.VAR_DIR) / "demo-bundles"
     import_bundles(bundle_root)
+    demo = (station_demo.prepare(bundle_root, Path(settings.VAR_DIR) / "demo-stations")
+            if args.stations else None)
     people = setup_people()
     processes = _processes()
-    submit_examples(people, bundle_root)
-    print(f"""
-Heldout demo is running at http://{HOST}:{PORT}/
-  organiser (admin at /admin/):  olga / {PASSWORD}
-  participants:                  alice / {PASSWORD} (captain of Alpha, with bob)
-                                 carol / {PASSWORD} (Bravo)
-  superuser:                     admin / {PASSWORD}
-Example models were submitted; watch them being scored on each phase page. Ctrl-C stops.
-""", flush=True)
     try:
+        # stations first in the list: they stop before the server they report to
+        processes = _start_stations(demo, processes[-1]) + processes
+        submit_examples(people, bundle_root, stations=args.stations)
+        print(_banner(demo), flush=True)
         processes[-1].wait()
     except KeyboardInterrupt:
         pass
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=30)
+        _stop(processes)
 
 
 if __name__ == "__main__":
