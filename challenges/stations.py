@@ -84,7 +84,9 @@ def station_hello(*, station: Station, datasets: list[dict[str, Any]]) -> list[s
 
 def _refresh_counts(station: Station) -> None:
     """Counts of the remote sets that name this station, from their sources' fingerprints."""
-    for item in EvaluationSet.objects.filter(sources__contains=[{"station": station.name}]):
+    # Filtered here, not with a JSON `contains` lookup: SQLite (the demo's default) has none.
+    remote = EvaluationSet.objects.exclude(sources=[])
+    for item in (s for s in remote if any(x["station"] == station.name for x in s.sources)):
         reported = [d.fingerprint for d in source_datasets(item) if d is not None]
         if len(reported) != len(item.sources) or not all(reported):
             continue
