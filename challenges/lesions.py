@@ -48,7 +48,8 @@ class LesionCheck:
         self.problems.append(message)
 
 
-def _number(text: str) -> float | None:
+def finite_number(text: str) -> float | None:
+    """The finite number `text` spells, else None."""
     try:
         value = float(text)
     except ValueError:
@@ -63,7 +64,7 @@ def _row_problem(row: dict[str, str], labels: dict[str, str],
         return f"id {ident!r} is not in the labels"
     if labels[ident] != "1":
         return f"film {ident!r} has label 0 but a lesion (a film with a lesion is positive)"
-    x, y, radius = (_number(row[c]) for c in ("x", "y", "radius"))
+    x, y, radius = (finite_number(row[c]) for c in ("x", "y", "radius"))
     if x is None or y is None or radius is None:
         return "x, y and radius must be finite numbers"
     if radius <= 0:

@@ -55,6 +55,22 @@ def run_in_runtime_image(
     return result
 
 
+def fit_model_in_runtime_image(script_dir: Path, train_dir: Path, model_out: Path) -> Path:
+    """Run `python build.py fit /input /output/model.joblib` of an example in the runtime
+    image with `train_dir` mounted read-only, and copy the model to `model_out`: the pickle
+    is then written by the same scikit-learn that loads it at scoring time."""
+    with tempfile.TemporaryDirectory(prefix="heldout-fit-") as tmp:
+        run_in_runtime_image(
+            script_dir=script_dir,
+            command=("python", "build.py", "fit", "/input", "/output/model.joblib"),
+            input_dir=train_dir,
+            output_dir=Path(tmp),
+        )
+        model_out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(tmp) / "model.joblib", model_out)
+    return model_out
+
+
 def write_bundle_zip(out_zip: Path, members: Mapping[str, Path]) -> Path:
     """Zip `members` (archive name -> file) deterministically: sorted, fixed times and modes."""
     out_zip.parent.mkdir(parents=True, exist_ok=True)

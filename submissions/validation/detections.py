@@ -9,7 +9,6 @@ size. Messages name the offending rows; the scorer shows them on the public sani
 from __future__ import annotations
 
 import csv
-import math
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from challenges.lesions import finite_number
 from submissions.exceptions import InvalidPredictions
 from submissions.validation.predictions import _open_csv
 from submissions.validation.shared import DEFAULT_LIMITS, UploadLimits, _Problems, _quote
@@ -49,14 +49,6 @@ class _Columns:
     score: array[float] = field(default_factory=lambda: array("d"))
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _row_problem(row: list[str], position: Mapping[str, int],
                  sizes: Mapping[str, tuple[int, int]]) -> str | None:
     if len(row) != len(HEADER):
@@ -64,7 +56,7 @@ def _row_problem(row: list[str], position: Mapping[str, int],
     ident, *values = row
     if ident not in position:
         return f"id {_quote(ident)} is not part of this evaluation set"
-    x, y, score = (_number(v) for v in values)
+    x, y, score = (finite_number(v) for v in values)
     if x is None or y is None:
         return "x and y must be finite numbers"
     if score is None or not 0.0 <= score <= 1.0:

@@ -34,18 +34,9 @@ CMD ["python", "/app/predict.py"]
 
 def fit_model(train_dir: Path, model_out: Path) -> Path:
     """Fit in the runtime image with `train_dir` mounted read-only; write `model_out`."""
-    from demo.runtime import run_in_runtime_image
+    from demo.runtime import fit_model_in_runtime_image
 
-    with tempfile.TemporaryDirectory(prefix="heldout-mammography-") as tmp:
-        run_in_runtime_image(
-            script_dir=HERE,
-            command=("python", "build.py", "fit", "/input", "/output/model.joblib"),
-            input_dir=train_dir,
-            output_dir=Path(tmp),
-        )
-        model_out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(tmp) / "model.joblib", model_out)
-    return model_out
+    return fit_model_in_runtime_image(HERE, train_dir, model_out)
 
 
 def build_bundle(train_dir: Path, out_zip: Path) -> Path:
