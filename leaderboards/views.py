@@ -29,6 +29,7 @@ from challenges.models import Phase
 from challenges.visibility import PhaseRights, phase_rights
 from leaderboards import charts, selectors
 from leaderboards.models import LeaderboardSnapshot
+from scoring.scores import LESION_PREFIX
 
 Board = LeaderboardSnapshot.Board
 LIVE_POLL_MS = 10_000
@@ -110,6 +111,7 @@ def _subgroup_tables(payload: dict[str, Any], entry: dict[str, Any]) -> list[dic
             continue
         table = tables.setdefault(column, {
             "column": column, "gap": (entry.get("fairness_gaps") or {}).get(column), "rows": [],
+            "lesions": column.startswith(LESION_PREFIX),  # cells count lesions, all positive
         })
         table["rows"].append({"value": value, **cell})
     return list(tables.values())
