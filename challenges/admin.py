@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import path
 
-from challenges import admin_views, lifecycle, selectors
+from challenges import admin_views, lifecycle, selectors, stations
 from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline, organised
 from challenges.exceptions import BundleError
 from challenges.models import (
@@ -429,10 +429,21 @@ class StationAdmin(admin.ModelAdmin):
     on the server's console); here organisers see them, their datasets and last contact.
     A dataset whose fingerprint changed is flagged (`changed_at`) and audited."""
 
-    list_display = ["name", "last_contact_at", "created_at", "n_datasets", "changed"]
-    readonly_fields = ["name", "created_at", "last_contact_at"]
+    list_display = ["name", "last_contact_at", "created_at", "n_datasets", "changed",
+                    "allowed_challenges"]
+    readonly_fields = ["name", "created_at", "last_contact_at", "allowed_challenges"]
     fields = readonly_fields
     inlines = [StationDatasetInline]
+    actions = ["accept_changes"]
+
+    @admin.action(description="Accept the changed fingerprints of these stations' datasets "
+                  "(their jobs run again)")
+    def accept_changes(self, request, queryset):  # type: ignore[no-untyped-def]
+        changed = list(StationDataset.objects.filter(
+            station__in=queryset, changed_at__isnull=False).select_related("station"))
+        for dataset in changed:
+            stations.dataset_accept(dataset=dataset, actor=request.user)
+        messages.info(request, f"{len(changed)} dataset(s) accepted.")
 
     def has_module_permission(self, request):  # type: ignore[no-untyped-def]
         return _sees_stations(request)

@@ -28,6 +28,7 @@ from challenges.lesions import check_lesions
 from challenges.models import (
     DETECTION_RELEASE,
     PREDICTIONS_NEED_PUBLIC_INPUTS,
+    STATION_RELEASE,
     Challenge,
     EvaluationSet,
     Phase,
@@ -225,6 +226,10 @@ def _check_phase(
         problems.add(f"{label}: {PREDICTIONS_NEED_PUBLIC_INPUTS}")
     task = phase.get("task", challenge_task)
     _check_task(phase, task, label, [evaluation, sanity], problems)
+    release = phase.get("score_release", "exact")
+    if evaluation is not None and evaluation.sources and (
+            release.get("policy") if isinstance(release, dict) else release) == "boot-ladder-boot":
+        problems.add(f"{label}: {STATION_RELEASE}")
     if opens is None or closes is None or evaluation is None:
         return None
     return PhaseSpec(raw=phase, opens=opens, closes=closes, evaluation=evaluation, sanity=sanity,

@@ -26,7 +26,7 @@ from challenges.bundles import (
 from challenges.datacard import compute_data_card, provenance_entries
 from challenges.exceptions import BundleError, ChallengeError, NotReady
 from challenges.models import Challenge, EvaluationSet, Phase, PublicFile, Team
-from challenges.stations import unreported_sources
+from challenges.stations import source_problems
 from core.services import audit_record
 from core.storage import private_path, private_root, sha256_file
 
@@ -195,9 +195,8 @@ def _phase_problems(phase: Phase) -> list[str]:
     if evaluation is None:
         problems.append(f"{label} has no evaluation set.")
     elif evaluation.is_remote:
-        problems += [f"{label}: station dataset {name} has not reported its fingerprint yet "
-                     "(start the station with its data)." for name in
-                     unreported_sources(evaluation)]
+        problems += [f"{label}: {problem}" for problem in
+                     source_problems(evaluation, phase.challenge.slug)]
     elif evaluation.n_cases == 0 or not evaluation.checksums:
         problems.append(f"{label}: its evaluation set “{evaluation.name}” has no cases; "
                         "upload its inputs and labels.")

@@ -56,6 +56,9 @@ def task_problems(task: str, metrics: list[str]) -> list[str]:
 DETECTION_RELEASE = ("Detection phases release scores exact, rounded or by the ladder; "
                      "boot-ladder-boot is for classification phases.")
 
+STATION_RELEASE = ("Phases at data stations release scores exact, rounded or by the ladder; "
+                   "boot-ladder-boot needs per-case scores, which stay at the stations.")
+
 PREDICTIONS_NEED_PUBLIC_INPUTS = (
     "Predictions files can only be accepted where the evaluation inputs are published "
     "(public_inputs: true); on hidden inputs they would let teams probe the hidden labels.")
@@ -139,6 +142,10 @@ class Station(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_contact_at = models.DateTimeField(null=True, blank=True)
+    allowed_challenges = models.JSONField(
+        default=list, blank=True, help_text="The challenges the station says it serves "
+        "(its --allow list, reported at each contact): the hospital's consent. Jobs of "
+        "other challenges are never offered to it.")
 
     class Meta:
         ordering = ["name"]
@@ -321,6 +328,9 @@ class Phase(models.Model):
             problems.append("Detection phases score models (bundle or image), not files.")
         if self.is_detection and self.score_release == "boot-ladder-boot":
             problems.append(DETECTION_RELEASE)
+        remote = self.evaluation_set is not None and self.evaluation_set.is_remote
+        if remote and self.score_release == "boot-ladder-boot":
+            problems.append(STATION_RELEASE)
         for data in (self.evaluation_set, self.sanity_set):
             if self.is_detection and data is not None and not (data.lesions_file or data.is_remote):
                 problems.append(f"Detection phases need lesions on their data: {data.name} "

@@ -56,11 +56,19 @@ def _clean_fingerprint(raw: Any) -> dict[str, Any]:
 
 
 @transaction.atomic
-def station_hello(*, station: Station, datasets: list[dict[str, Any]]) -> list[str]:
-    """Record the datasets a station reports; a fingerprint that differs from the last one
-    reported is flagged (changed_at) and audited. Returns the names of changed datasets."""
+def station_hello(*, station: Station, datasets: list[dict[str, Any]],
+                  challenges: list[str] | None = None) -> list[str]:
+    """Record the datasets a station reports and the challenges it serves; a fingerprint
+    that differs from the last one reported is flagged (changed_at: no job runs on it until
+    an organiser accepts it) and audited. Returns the names of changed datasets."""
     changed = []
     now = timezone.now()
+    allowed = sorted({str(slug) for slug in (challenges or [])})
+    if allowed != station.allowed_challenges:
+        audit_record(verb="station.consent", target=f"station:{station.name}",
+                     data={"challenges": allowed})
+        Station.objects.filter(pk=station.pk).update(allowed_challenges=allowed)
+        station.allowed_challenges = allowed
     for item in datasets:
         name, fingerprint = str(item["name"]), _clean_fingerprint(item.get("fingerprint"))
         known, _ = StationDataset.objects.select_for_update().get_or_create(
@@ -103,6 +111,33 @@ def source_datasets(evaluation_set: EvaluationSet) -> list[StationDataset | None
         station__name__in=[s["station"] for s in evaluation_set.sources]).select_related(
         "station")}
     return [found.get((s["station"], s["dataset"])) for s in evaluation_set.sources]
+
+
+@transaction.atomic
+def dataset_accept(*, dataset: StationDataset, actor: Any) -> None:
+    """An organiser accepts a station dataset's changed fingerprint: jobs run on it again."""
+    audit_record(verb="station.dataset_accepted", actor=actor,
+                 target=f"station:{dataset.station.name}",
+                 data={"dataset": dataset.name, "sha256": dataset.fingerprint.get("sha256")})
+    StationDataset.objects.filter(pk=dataset.pk).update(changed_at=None)
+
+
+def source_problems(evaluation_set: EvaluationSet, challenge_slug: str) -> list[str]:
+    """What stops a remote set from being scored: sources that have not reported, stations
+    that do not serve the challenge, and sites whose parts disagree (all with a public /
+    private split, or all without)."""
+    problems = [f"station dataset {name} has not reported its fingerprint yet (start the "
+                "station with its data)." for name in unreported_sources(evaluation_set)]
+    datasets = [d for d in source_datasets(evaluation_set) if d is not None and d.fingerprint]
+    for station in sorted({d.station.name for d in datasets if challenge_slug not in
+                           d.station.allowed_challenges}):
+        problems.append(f"station {station} does not serve this challenge (it must be started "
+                        f"with --allow {challenge_slug}).")
+    splits = {"public" in (d.fingerprint.get("parts") or {}) for d in datasets}
+    if len(splits) > 1:
+        problems.append("some station datasets have a public/private split and others do "
+                        "not; give all of them a split column, or none.")
+    return problems
 
 
 def unreported_sources(evaluation_set: EvaluationSet) -> list[str]:

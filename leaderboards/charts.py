@@ -4,14 +4,12 @@ Pure numpy and string building, no ORM and no plotting library: selectors pass a
 payload data in, views put the returned markup in the page. Every piece of text that can come
 from a participant (team names) is escaped here, so the result is safe to mark safe.
 
-Curves of hidden data are coarsened with the same small-cell rule as subgroup scores. A
-full-resolution ROC curve on the public cases would tell a team that knows its own per-case
-scores the label of every case (each step goes up for a positive, right for a negative), and a
-calibration bin of a handful of cases does the same for those cases. So:
+Curves of hidden data are coarsened with the same small-cell rule as subgroup scores. The ROC
+rule (and why: a full-resolution curve tells a team that knows its own scores every label)
+lives in `stats.curves`, which data stations use too; `roc_curve` and `RocCurve` are imported
+here for the pages. A calibration bin of a handful of cases would likewise tell those cases'
+labels, so:
 
-- ROC points are taken only between groups of cases (in descending score order, tied scores
-  never split) that each hold at least `min_cases` cases and at least `min_positives`
-  positives and as many negatives; a short last group merges into the one before.
 - Calibration bins (equal width, the ECE bins) are drawn only when they hold at least
   `min_cases` cases and at least `min_positives` of each class.
 """
@@ -27,10 +25,9 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+# Re-exported: pages and selectors call charts.roc_curve / charts.RocCurve.
+from stats.curves import MAX_ROC_POINTS, RocCurve, _allowed, roc_curve  # noqa: F401
 from stats.metrics import ECE_BIN_EDGES, ece_bins
-
-#: At most this many ROC points, whatever the number of cases.
-MAX_ROC_POINTS = 100
 
 #: Colours of the highlighted series (the top teams), then the rest in grey.
 PALETTE = (
@@ -44,15 +41,6 @@ OTHER = "#c3c8d2"
 
 
 @dataclass(frozen=True)
-class RocCurve:
-    """Coarsened ROC: (false positive rate, true positive rate) from (0, 0) to (1, 1)."""
-
-    points: tuple[tuple[float, float], ...]
-    n_cases: int
-    n_groups: int
-
-
-@dataclass(frozen=True)
 class CalibrationBin:
     """One equal-width bin; `mean_predicted` and `observed` are None when suppressed."""
 
@@ -62,49 +50,6 @@ class CalibrationBin:
     n: int | None = None
     mean_predicted: float | None = None
     observed: float | None = None
-
-
-def _allowed(n: int, n_positive: int, min_cases: int, min_positives: int) -> bool:
-    return n >= min_cases and n_positive >= min_positives and n - n_positive >= min_positives
-
-
-def _roc_cuts(y: npt.NDArray[np.bool_], s: npt.NDArray[np.float64], min_cases: int,
-              min_positives: int) -> list[int]:
-    """Positions (in descending score order) after which a ROC point may be drawn."""
-    order = np.argsort(-s, kind="stable")
-    ends = np.r_[np.flatnonzero(np.diff(s[order]) != 0) + 1, s.size]
-    positives = np.r_[0, np.cumsum(y[order])]
-    size = max(min_cases, math.ceil(s.size / MAX_ROC_POINTS))
-    cuts: list[int] = []
-    start = 0
-    for end in ends.tolist():
-        if _allowed(end - start, int(positives[end] - positives[start]), size, min_positives):
-            cuts.append(end)
-            start = end
-    if cuts and cuts[-1] != s.size:
-        cuts[-1] = s.size
-    return cuts
-
-
-def roc_curve(
-    y_true: npt.ArrayLike, y_score: npt.ArrayLike, *, min_cases: int, min_positives: int
-) -> RocCurve | None:
-    """The coarsened ROC curve (see module doc); None when fewer than two groups qualify."""
-    y = np.asarray(y_true).astype(bool)
-    s = np.asarray(y_score, dtype=np.float64)
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    cuts = _roc_cuts(y, s, min_cases, min_positives)
-    if len(cuts) < 2:
-        return None
-    order = np.argsort(-s, kind="stable")
-    tp = np.r_[0, np.cumsum(y[order])]
-    points = [(0.0, 0.0)] + [
-        (float((c - tp[c]) / n_neg), float(tp[c] / n_pos)) for c in cuts
-    ]
-    return RocCurve(points=tuple(points), n_cases=int(y.size), n_groups=len(cuts))
 
 
 def calibration_bins(

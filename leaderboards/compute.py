@@ -453,15 +453,23 @@ def compute_board(ctx: _Context, spec: BoardPart) -> Payload:
         subgroups = entry_subgroups(cells, ctx.stats[result.pk][spec.part].subgroups)
         payload["entries"].append(_entry_json(entry, result, stats, subgroups, spec.part))
         if result.site_metrics:
-            payload["entries"][-1]["sites"] = _site_scores(result, spec.part)
+            payload["entries"][-1]["sites"] = _site_scores(result, spec.part, ctx.rule)
     return payload
 
 
-def _site_scores(result: Result, part: str) -> dict[str, Any]:
-    """Each data station's scores of an entry on this board's part (and its case count)."""
-    return {site: {"metrics": (item.get("metrics") or {}).get(part) or {},
-                   "n_cases": (item.get("n_cases") or {}).get(part)}
-            for site, item in sorted(result.site_metrics.items())}
+def _site_scores(result: Result, part: str, rule: SmallCellRule) -> dict[str, Any]:
+    """Each data station's scores of an entry on this board's part, with its case count; a
+    site with fewer cases or positives than the small-cell rule allows shows none."""
+    out = {}
+    for site, item in sorted(result.site_metrics.items()):
+        n = (item.get("n_cases") or {}).get(part)
+        n_positive = (item.get("n_positive") or {}).get(part)
+        if n is None or n_positive is None or not rule.allows(n, n_positive):
+            out[site] = {"suppressed": True, "metrics": {}, "n_cases": None}
+        else:
+            out[site] = {"metrics": (item.get("metrics") or {}).get(part) or {},
+                         "n_cases": n}
+    return out
 
 
 def remote_cells(stored: Sequence[dict[str, dict[str, dict[str, Any]]]],

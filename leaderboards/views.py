@@ -153,7 +153,7 @@ def entry_detail(
 def _site_rows(payload: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
     """Each data station's cases and scores of this entry (phases at several stations)."""
     names = [payload["primary"], *payload.get("secondary", [])]
-    return [{"site": site, "n_cases": item.get("n_cases"),
+    return [{"site": site, "n_cases": item.get("n_cases"), "suppressed": item.get("suppressed"),
              "values": [(item.get("metrics") or {}).get(name) for name in names]}
             for site, item in (entry.get("sites") or {}).items()]
 

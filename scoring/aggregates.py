@@ -244,6 +244,35 @@ def combine_subgroups(sites: Sequence[SiteAggregate]) -> dict[str, dict[str, dic
     return out
 
 
+def check_cells(subgroups: Any) -> None:
+    """ValueError unless `subgroups` is {column: {value: cell}} with each cell suppressed or
+    holding whole counts, a score (or null) and a weight."""
+    if not isinstance(subgroups, dict):
+        raise ValueError("subgroups must map columns to cells")
+    for cells in subgroups.values():
+        if not isinstance(cells, dict):
+            raise ValueError("subgroups must map columns to cells")
+        for cell in cells.values():
+            if not isinstance(cell, dict):
+                raise ValueError("a subgroup cell must be an object")
+            if cell.get("suppressed") is True and len(cell) == 1:
+                continue
+            if not (isinstance(cell.get("n"), int) and isinstance(cell.get("n_positive"), int)
+                    and isinstance(cell.get("weight"), int | float)
+                    and (cell.get("score") is None or isinstance(cell["score"], int | float))):
+                raise ValueError("a subgroup cell needs n, n_positive, score and weight")
+
+
+def check_roc(points: Any) -> None:
+    """ValueError unless `points` is None or a list of [fpr, tpr] pairs in [0, 1]."""
+    if points is None:
+        return
+    if not isinstance(points, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(
+                isinstance(v, int | float) and 0 <= v <= 1 for v in p) for p in points):
+        raise ValueError("roc must be a list of [false positive rate, true positive rate]")
+
+
 # --------------------------------------------------------------------------- wire format
 
 

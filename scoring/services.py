@@ -64,6 +64,7 @@ def sweep_stuck_runs(*, now: timezone.datetime | None = None) -> list[int]:
     now = now or timezone.now()
     requeued = []
     station_jobs.sweep_jobs(now=now)
+    station_jobs.complete_finished()
     active = Submission.objects.filter(status__in=(Status.RUNNING, Status.SCORING)).exclude(
         # waiting for data stations: their jobs hold leases of their own
         pk__in=StationJob.objects.filter(status__in=StationJob.OPEN,

@@ -83,8 +83,12 @@ class Hello(StationView):
         datasets = request.data.get("datasets")
         if not isinstance(datasets, list):
             raise exceptions.ValidationError({"datasets": "a list of {name, fingerprint}"})
+        challenges = request.data.get("challenges") or []
+        if not isinstance(challenges, list):
+            raise exceptions.ValidationError({"challenges": "a list of challenge slugs"})
         try:
-            changed = station_hello(station=self.station, datasets=datasets)
+            changed = station_hello(station=self.station, datasets=datasets,
+                                    challenges=challenges)
         except (KeyError, TypeError, ValueError) as error:
             raise exceptions.ValidationError({"datasets": str(error)}) from None
         return Response({"station": self.station.name, "poll_seconds": 5, "changed": changed})

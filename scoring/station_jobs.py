@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from challenges.models import Phase, Station
+from challenges.models import Phase, Station, StationDataset
 from core import dispatch
 from core.services import audit_record
 from scoring import aggregates, job_status, outcome, vectors
@@ -74,10 +74,15 @@ def open_jobs(submission: Submission) -> list[StationJob]:
 
 @transaction.atomic
 def claim(*, station: Station) -> StationJob | None:
-    """The station's oldest queued job of a live attempt, now running under a new claim."""
-    job = (StationJob.objects.select_for_update(skip_locked=True)
+    """The station's oldest queued job of a live attempt, now running under a new claim:
+    only for challenges the station serves, never on a dataset whose changed fingerprint
+    an organiser has not accepted yet."""
+    paused = StationDataset.objects.filter(station=station, changed_at__isnull=False)
+    job = (StationJob.objects.select_for_update(skip_locked=True, of=("self",))
            .filter(station=station, status=Status.QUEUED,
-                   submission__status=Submission.Status.RUNNING)
+                   submission__status=Submission.Status.RUNNING,
+                   submission__phase__challenge__slug__in=station.allowed_challenges)
+           .exclude(dataset__in=paused.values("name"))
            .select_related("submission__phase__challenge").order_by("created_at", "pk")
            .first())
     Station.objects.filter(pk=station.pk).update(last_contact_at=timezone.now())
@@ -116,8 +121,9 @@ def current(job_pk: int, *, station: Station, claim_number: int) -> StationJob:
 
 def heartbeat(*, job_pk: int, station: Station, claim_number: int) -> None:
     updated = StationJob.objects.filter(
-        pk=job_pk, station=station, status=Status.RUNNING, claim=claim_number).update(
-        lease_until=job_lease())
+        pk=job_pk, station=station, status=Status.RUNNING, claim=claim_number,
+        attempt=F("submission__attempts"), submission__status=Submission.Status.RUNNING,
+    ).update(lease_until=job_lease())
     Station.objects.filter(pk=station.pk).update(last_contact_at=timezone.now())
     if not updated:
         raise StaleJob
@@ -128,8 +134,10 @@ def job_spec(job: StationJob, artefact_url: str) -> dict[str, Any]:
     submission, phase = job.submission, job.submission.phase
     return {
         "job": job.pk, "claim": job.claim, "dataset": job.dataset,
+        "challenge": phase.challenge.slug,
         "lease_seconds": settings.HELDOUT_STATION_LEASE_SECONDS,
-        "container_name": f"{STATION_PREFIX}{job.station.name}-{job.pk}-c{job.claim}",
+        # a dot after the name: slugs have none, so station `a` never matches `a-b`'s
+        "container_name": f"{STATION_PREFIX}{job.station.name}.{job.pk}-c{job.claim}",
         "submission": {"uid": str(submission.uid), "kind": submission.kind,
                        "sha256": submission.sha256, "size": submission.size,
                        "artefact": artefact_url},
@@ -156,8 +164,10 @@ def record(*, job_pk: int, station: Station, body: dict[str, Any]) -> None:
         phase = job.submission.phase
         parts = _checked_parts(body.get("parts"), phase)
     with transaction.atomic():
-        job = StationJob.objects.select_for_update().get(pk=job_pk)
-        job = current(job.pk, station=station, claim_number=claim_number)
+        if not StationJob.objects.select_for_update().filter(pk=job_pk,
+                                                              station=station).exists():
+            raise StaleJob
+        job = current(job_pk, station=station, claim_number=claim_number)
         _store_answer(job, body, error_class, parts)
     # After the answer is stored: each step below is fenced on its own (the attempt, the
     # submission's status), so a crash here leaves nothing half done that the next answer
@@ -169,12 +179,18 @@ def record(*, job_pk: int, station: Station, body: dict[str, Any]) -> None:
 
 
 def _checked_parts(raw: Any, phase: Phase) -> dict[str, Any]:
-    """The station's parts, parsed and checked (metrics present, vectors of length B)."""
+    """The station's parts, parsed and checked before anything is stored: metrics present,
+    vectors of length B, subgroup cells and ROC points of the right shape (everything that
+    is combined or drawn later)."""
     if not isinstance(raw, dict) or not raw or set(raw) - {"public", "private", "all"}:
         raise ValueError("parts must map public/private (or all) to aggregates")
+    if "all" in raw and len(raw) > 1:
+        raise ValueError("parts are public and private, or all")
     names = vectors.metric_names(phase)
     for item in raw.values():
-        aggregates.from_json(item, names=names, n_resamples=phase.bootstrap_resamples)
+        parsed = aggregates.from_json(item, names=names, n_resamples=phase.bootstrap_resamples)
+        aggregates.check_cells(parsed.subgroups)
+        aggregates.check_roc(parsed.roc)
     return raw
 
 
@@ -232,10 +248,16 @@ def complete(submission_pk: int, attempt: int) -> bool:
     if not Submission.update_status(submission.pk, to=Submission.Status.SCORING,
                                     attempt=attempt):
         return False
-    combined = combine(submission.phase, jobs)
-    visible = "public" if "public" in combined["metrics"] else "all"
-    combined["released"], source = score_release.release_from_scores(
-        submission=submission, part=visible, exact=combined["metrics"])
+    try:
+        combined = combine(submission.phase, jobs)
+        visible = "public" if "public" in combined["metrics"] else "all"
+        combined["released"], source = score_release.release_from_scores(
+            submission=submission, part=visible, exact=combined["metrics"])
+    except Exception:  # the answers were checked; this is ours, not the model's
+        logger.exception("could not combine the sites of submission %s", submission.pk)
+        outcome.finish(submission=submission, attempt=attempt, status="failed",
+                       error_class=Error.INTERNAL_ERROR, message=INTERNAL_MESSAGE)
+        return False
     with transaction.atomic():
         if not Submission.objects.select_for_update().filter(
                 pk=submission.pk, attempts=attempt,
@@ -273,9 +295,9 @@ def combine(phase: Phase, jobs: list[StationJob]) -> dict[str, Any]:
     by_part = _sites(jobs, names, phase.bootstrap_resamples)
     metrics = {part: aggregates.combine_metrics(list(sites.values()), names)
                for part, sites in by_part.items()}
-    if "all" not in metrics:  # every case: the parts together, combined like sites
-        every = [s for sites in by_part.values() for s in sites.values()]
-        metrics["all"] = aggregates.combine_metrics(every, names)
+    # every case: all parts of all sites, combined like sites
+    every = [s for sites in by_part.values() for s in sites.values()]
+    metrics["all"] = aggregates.combine_metrics(every, names)
     stats = {part: aggregates.PartStats(aggregates.combine_samples(list(sites.values()), names),
                                      aggregates.combine_subgroups(list(sites.values())))
              for part, sites in by_part.items()}
@@ -283,9 +305,10 @@ def combine(phase: Phase, jobs: list[StationJob]) -> dict[str, Any]:
     site_metrics: dict[str, Any] = {}
     for part, sites in by_part.items():
         for site, item in sites.items():
-            entry = site_metrics.setdefault(site, {"metrics": {}, "roc": {}, "n_cases": {}})
+            entry = site_metrics.setdefault(
+                site, {"metrics": {}, "roc": {}, "n_cases": {}, "n_positive": {}})
             entry["metrics"][part], entry["roc"][part] = item.metrics, item.roc
-            entry["n_cases"][part] = item.n_cases
+            entry["n_cases"][part], entry["n_positive"][part] = item.n_cases, item.n_positive
     return {"metrics": metrics, "resamples": blob, "part_subgroups": subgroups,
             "resample_key": vectors.stats_key(phase), "site_metrics": site_metrics}
 
@@ -300,8 +323,9 @@ def sweep_jobs(*, now: timezone.datetime | None = None) -> list[int]:
                    .select_related("station", "submission__phase__challenge"))
     reoffered = []
     for job in expired:
-        if job_status.move(to=Status.QUEUED, where={"pk": job.pk, "status": Status.RUNNING,
-                                                    "claim": job.claim}, lease_until=None):
+        if job_status.move(to=Status.QUEUED, lease_until=None, where={
+                "pk": job.pk, "status": Status.RUNNING, "claim": job.claim,
+                "lease_until__lt": now}):  # a heartbeat since the listing keeps it
             reoffered.append(job.pk)
             audit_record(verb="station.job_reoffered", challenge=job.submission.phase.challenge,
                          target=f"submission:{job.submission_id}",
@@ -311,12 +335,26 @@ def sweep_jobs(*, now: timezone.datetime | None = None) -> list[int]:
 
 
 def waiting_for(submission: Submission) -> list[dict[str, Any]]:
-    """The stations an attempt waits for, and whether each has been heard from lately."""
+    """The stations an attempt waits for: whether each has been heard from lately, and
+    whether its dataset is paused (a changed fingerprint not accepted yet)."""
     recent = timezone.now() - timedelta(seconds=settings.HELDOUT_STATION_OFFLINE_SECONDS)
+    jobs = open_jobs(submission)
+    paused = set(StationDataset.objects.filter(
+        station__in=[job.station for job in jobs], changed_at__isnull=False).values_list(
+        "station_id", "name"))
     return [{"station": job.station.name, "dataset": job.dataset, "status": job.status,
              "online": bool(job.station.last_contact_at and
-                            job.station.last_contact_at >= recent)}
-            for job in open_jobs(submission)]
+                            job.station.last_contact_at >= recent),
+             "paused": (job.station_id, job.dataset) in paused}
+            for job in jobs]
+
+
+def complete_finished() -> list[int]:
+    """Combine the attempts whose station jobs are all done but that were never combined
+    (the process stopped between the last answer and the combination)."""
+    waiting = Submission.objects.filter(status=Submission.Status.RUNNING,
+                                        station_jobs__attempt=F("attempts")).distinct()
+    return [s.pk for s in waiting if complete(s.pk, s.attempts)]  # it checks they are done
 
 
 def offline_for_phase(phase: Phase) -> list[dict[str, Any]]:

@@ -56,9 +56,11 @@ class FakeStation:
         self.client.credentials(HTTP_AUTHORIZATION=f"Station {token}")
         self.table = read_labels(folder / "labels.csv")
 
-    def hello(self):  # type: ignore[no-untyped-def]
-        return self.client.post("/api/v1/station/hello", {"datasets": [
-            {"name": "cohort", "fingerprint": _fingerprint(self.folder)}]}, format="json")
+    def hello(self, challenges=("station-test",), **changes):  # type: ignore[no-untyped-def]
+        fingerprint = _fingerprint(self.folder) | changes
+        return self.client.post("/api/v1/station/hello", {
+            "datasets": [{"name": "cohort", "fingerprint": fingerprint}],
+            "challenges": list(challenges)}, format="json")
 
     def claim(self):  # type: ignore[no-untyped-def]
         return self.client.post("/api/v1/station/jobs/claim", {}, format="json")
@@ -100,7 +102,7 @@ def remote_phase(tmp_path, stations, olga):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def waiting(remote_phase, alice, tmp_path):  # type: ignore[no-untyped-def]
+def waiting_only(remote_phase, alice, tmp_path):  # type: ignore[no-untyped-def]
     """A submission whose sanity lane passed, waiting for both stations."""
     accept_terms(remote_phase.challenge, alice)
     team = team_create(challenge=remote_phase.challenge, user=alice, name="Alpha")
@@ -112,6 +114,14 @@ def waiting(remote_phase, alice, tmp_path):  # type: ignore[no-untyped-def]
     submission = claim(submission.pk)
     station_jobs.offer(submission)
     return submission
+
+
+@pytest.fixture
+def waiting(waiting_only, stations):  # type: ignore[no-untyped-def]
+    """The same, with both stations reporting and serving the challenge."""
+    for station in stations.values():
+        assert station.hello().status_code == 200
+    return waiting_only
 
 
 def test_station_add_prints_the_token_last_and_stores_its_hash():
@@ -137,16 +147,70 @@ def test_import_waits_for_fingerprints_and_a_changed_one_is_flagged(remote_phase
     assert any("north/cohort has not reported" in p for p in problems)
     for station in stations.values():
         assert station.hello().status_code == 200
-    assert not any("has not reported" in p for p in publish_problems(
+    assert not any("has not reported" in p or "does not serve" in p for p in publish_problems(
         challenge=remote_phase.challenge))
     evaluation.refresh_from_db()
     assert (evaluation.n_cases, evaluation.has_split) == (100, True)
 
-    changed = _fingerprint(stations["north"].folder) | {"sha256": "b" * 64}
-    stations["north"].client.post("/api/v1/station/hello", {"datasets": [
-        {"name": "cohort", "fingerprint": changed}]}, format="json")
+    stations["north"].hello(sha256="b" * 64)
     assert StationDataset.objects.get(station__name="north").changed_at is not None
     assert AuditEvent.objects.filter(verb="station.dataset_changed").count() == 1
+
+
+def test_publishing_needs_every_station_to_serve_the_challenge(remote_phase, stations):
+    stations["north"].hello()
+    stations["south"].hello(challenges=["another-challenge"])
+    problems = " ".join(publish_problems(challenge=remote_phase.challenge))
+    assert "station south does not serve this challenge" in problems
+    assert "station north does not serve" not in problems
+
+
+def test_a_station_gets_no_job_of_a_challenge_it_does_not_serve(waiting_only, stations):
+    north = stations["north"]
+    north.hello(challenges=[])
+    assert north.claim().status_code == 204
+    north.hello()
+    assert north.claim().status_code == 200
+
+
+def test_a_changed_dataset_pauses_its_jobs_until_an_organiser_accepts_it(
+        waiting, stations, olga, alice, client):
+    north = stations["north"]
+    north.hello(sha256="c" * 64)
+    assert north.claim().status_code == 204  # paused
+    client.force_login(alice)
+    assert "Paused at station north" in client.get(waiting.get_absolute_url()).content.decode()
+    client.force_login(olga)
+    olga.is_staff = True
+    olga.save()
+    changelist = "/admin/challenges/station/"
+    answer = client.post(changelist, {"action": "accept_changes",
+                                      "_selected_action": [Station.objects.get(name="north").pk]})
+    assert answer.status_code == 302
+    assert StationDataset.objects.get(station__name="north").changed_at is None
+    assert AuditEvent.objects.filter(verb="station.dataset_accepted").count() == 1
+    assert north.claim().status_code == 200
+
+
+def test_phases_at_stations_refuse_boot_ladder_boot(tmp_path, stations):
+    with pytest.raises(BundleError) as refused:
+        import_challenge(write_station_bundle(tmp_path / "b", SOURCES,
+                                              score_release="boot-ladder-boot"))
+    assert "boot-ladder-boot needs per-case scores" in " ".join(refused.value.problems)
+
+
+def test_an_attempt_whose_jobs_are_done_is_combined_by_the_sweeper(waiting, stations):
+    jobs = {name: station.claim().json() for name, station in stations.items()}
+    with mock.patch("scoring.station_jobs.complete", autospec=True) as lost:
+        for name, station in stations.items():  # the process stops before combining
+            assert station.result(jobs[name]).status_code == 200
+    assert lost.call_count == 2
+    waiting.refresh_from_db()
+    assert waiting.status == "running"
+    sweep_stuck_runs()
+    waiting.refresh_from_db()
+    assert waiting.status == "succeeded"
+    assert Result.objects.filter(submission=waiting).count() == 1
 
 
 def test_an_unregistered_station_is_named_at_import(tmp_path):
@@ -156,11 +220,11 @@ def test_an_unregistered_station_is_named_at_import(tmp_path):
     assert "station 'nowhere' is not registered" in " ".join(refused.value.problems)
 
 
-def test_two_sites_combine_into_one_result_and_board(waiting, stations, remote_phase):
+def test_two_sites_combine_into_one_result_and_board(waiting, stations, remote_phase,
+                                                     settings):
     north, south = stations["north"], stations["south"]
     jobs = {}
     for station in (north, south):
-        station.hello()
         answer = station.claim()
         assert answer.status_code == 200
         jobs[station.name] = answer.json()
@@ -193,6 +257,14 @@ def test_two_sites_combine_into_one_result_and_board(waiting, stations, remote_p
     (entry,) = board["entries"]
     assert board["n_cases"] == 50
     assert set(entry["sites"]) == {"north/cohort", "south/cohort"}
+    for name, station in stations.items():  # a site's scores follow the small-cell rule
+        public = station.table.split == "public"
+        n, n_positive = int(public.sum()), int(station.table.y[public].sum())
+        shown = entry["sites"][f"{name}/cohort"]
+        allowed = n >= settings.HELDOUT_SUBGROUP_MIN_CASES and (
+            n_positive >= settings.HELDOUT_SUBGROUP_MIN_POSITIVES)
+        assert shown.get("suppressed", False) is not allowed
+        assert bool(shown["metrics"]) is allowed
     low, high = entry["intervals"]["auroc"]
     assert low < entry["metrics"]["auroc"] < high
 
@@ -247,7 +319,8 @@ def test_aggregates_of_the_wrong_length_are_refused(waiting, stations):
 
 
 def test_the_submission_page_says_which_station_it_waits_for(
-        waiting, stations, alice, client, settings):
+        waiting_only, stations, alice, client, settings):
+    waiting = waiting_only  # neither station has been heard from
     client.force_login(alice)
     page = client.get(waiting.get_absolute_url()).content.decode()
     assert "Waiting for station north" in page and "Waiting for station south" in page
