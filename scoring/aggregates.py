@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from scoring.cases import LabelTable, part_mask, parts
-from scoring.scores import Cases, metric_values, subgroup_scores
+from scoring.scores import Cases, finite_or_none, metric_values, subgroup_scores
 from stats.detection import froc_resampled
-from stats.metrics import is_detection_metric
+from stats.metrics import is_detection_metric, validate_labels
 from stats.ranking import bootstrap_indices, resample_values, resample_weights
 
 EXACT = frozenset({"accuracy", "brier", "log_loss", "sensitivity", "specificity", "f1"})
@@ -80,7 +79,7 @@ def _weight_columns(names: Sequence[str], cases: Cases) -> dict[str, np.ndarray]
     """Per metric, each case's contribution to the site weight (a weight is linear in the
     cases, so on a resample it is these columns times the case multiplicities)."""
     y = cases.y.astype(np.float64)
-    hard = (cases.labels if cases.labels is not None else cases.scores >= 0.5).astype(float)
+    hard = validate_labels(cases.labels, cases.scores).astype(float)  # given, or >= 0.5
     ones = np.ones_like(y)
     lesions = (np.bincount(cases.evidence.lesion_film, minlength=y.size).astype(float)
                if cases.evidence is not None else np.zeros_like(y))
@@ -139,10 +138,6 @@ class SiteAggregate:
     roc: list[list[float]] | None = None    # coarsened (leaderboards.charts rule)
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
 def _suppress(subgroups: dict[str, dict[str, dict[str, Any]]], min_cases: int,
               min_positives: int) -> dict[str, dict[str, dict[str, Any]]]:
     return {column: {value: cell if cell["n"] >= min_cases and cell["n_positive"] >= min_positives
@@ -179,12 +174,12 @@ def site_aggregates(
         mask = part_mask(table, part)
         inside = cases.select(mask)
         whole, on_resamples = site_weights(names, inside, n_resamples=n_resamples, seed=seed)
-        cells = {c: {v: dict(cell) for v, cell in vs.items()}
-                 for c, vs in subgroup_scores(table, inside, mask, primary).items()}
+        cells = {c: {v: dict(cell) for v, cell in vs.items()}  # part_stats computed them
+                 for c, vs in item.subgroups.items()}
         _cell_weights(table, inside, mask, primary, cells)
         out[part] = SiteAggregate(
             n_cases=int(mask.sum()), n_positive=int(inside.y.sum()),
-            metrics={k: _finite(v) for k, v in metric_values(names, inside).items()},
+            metrics={k: finite_or_none(v) for k, v in metric_values(names, inside).items()},
             weights=whole, samples=item.samples, sample_weights=on_resamples,
             subgroups=_suppress(cells, min_cases, min_positives),
             roc=roc(inside.y, inside.scores) if roc is not None else None,
@@ -212,7 +207,7 @@ def combine_metrics(sites: Sequence[SiteAggregate], names: Sequence[str]
         values = np.array([np.nan if s.metrics.get(name) is None else s.metrics[name]
                            for s in sites], dtype=float)
         weights = np.array([s.weights.get(name, 0.0) for s in sites], dtype=float)
-        out[name] = _finite(float(_weighted(values, weights)))
+        out[name] = finite_or_none(float(_weighted(values, weights)))
     return out
 
 
@@ -240,7 +235,7 @@ def combine_subgroups(sites: Sequence[SiteAggregate]) -> dict[str, dict[str, dic
         weights = np.array([c.get("weight", 0.0) for c in cells])
         out.setdefault(column, {})[value] = {
             "n": sum(c["n"] for c in cells), "n_positive": sum(c["n_positive"] for c in cells),
-            "score": _finite(float(_weighted(scores, weights)))}
+            "score": finite_or_none(float(_weighted(scores, weights)))}
     return out
 
 

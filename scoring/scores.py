@@ -89,17 +89,19 @@ def subgroup_scores(table: LabelTable, cases: Cases, film_mask: np.ndarray, prim
             inside = part == value
             score = metric_values([primary], cases.select(inside))[primary]
             out[column][str(value)] = {"n": int(inside.sum()), "n_positive": int(y[inside].sum()),
-                                       key: _finite(score)}
+                                       key: finite_or_none(score)}
     if is_detection_metric(primary) and cases.evidence is not None:
         for column, value, lesions in lesion_cells(table, film_mask):
             evidence = cases.evidence.select_lesions(lesions)
             score = EVIDENCE_METRICS[primary](evidence)
             n = int(lesions.sum())
-            out.setdefault(column, {})[value] = {"n": n, "n_positive": n, key: _finite(score)}
+            out.setdefault(column, {})[value] = {"n": n, "n_positive": n,
+                                                 key: finite_or_none(score)}
     return out
 
 
-def _finite(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
+    """JSON has no NaN or infinity: an undefined value is stored as null."""
     return float(value) if math.isfinite(value) else None
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import FileResponse
 from django.urls import path, reverse
 from drf_spectacular.utils import extend_schema
@@ -40,8 +42,6 @@ class StationAuthentication(BaseAuthentication):
                                     else "")
         if station is None:
             raise exceptions.AuthenticationFailed("Unknown station token.")
-        from django.contrib.auth.models import AnonymousUser
-
         return AnonymousUser(), station
 
     def authenticate_header(self, request: Request) -> str:
@@ -121,8 +121,6 @@ class Heartbeat(StationView):
                                    claim_number=_claim_number(request))
         except StaleJob:
             return _stale()
-        from django.conf import settings
-
         return Response({"lease_seconds": settings.HELDOUT_STATION_LEASE_SECONDS})
 
 
