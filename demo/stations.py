@@ -236,7 +236,8 @@ def start_stations(demo: StationDemo, url: str) -> list[subprocess.Popen[bytes]]
         site.state.mkdir(parents=True, exist_ok=True)
         env = {**base, "HELDOUT_STATION_TOKEN": site.token_file.read_text().strip()}
         processes.append(subprocess.Popen(
-            [program, "--url", url, "--data", str(site.data), "--state", str(site.state)],
+            [program, "--url", url, "--data", str(site.data), "--state", str(site.state),
+             "--allow", SLUG],  # the hospital's consent: this challenge only
             env=env))
     return processes
 

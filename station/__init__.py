@@ -7,18 +7,21 @@ output with the same trusted code (`scoring.judge`, `scoring.aggregates`), and p
 
 What leaves a station, per job:
 - per part ("public"/"private", or "all"): case and positive counts, metric values, the
-  metrics on the phase's paired bootstrap resamples and the sites' combination weights,
-  the primary metric per subgroup cell (small cells suppressed), a coarsened ROC curve;
-- or, when the model failed, its error class and a message (exit code, time limit; quoted
-  values of an invalid output are withheld), and for station-side failures
-  `internal_error`;
-- the run's exit code and duration. The model's log tail only with `--send-logs` (hidden
-  ids redacted): a model can print anything it read.
-Before any job: each dataset's name and fingerprint (file digests and counts).
+  metrics on paired bootstrap resamples and the sites' combination weights, the primary
+  metric per subgroup cell (small cells suppressed), a coarsened ROC curve. The resamples
+  are drawn with a seed derived from the station's own secret (`runner.site_seed`), not the
+  phase's public seed: with that one the platform could rebuild the resamples and solve the
+  per-resample weights for every hidden label;
+- or, when anything failed, its error class only (`internal_error` for station-side
+  failures and for jobs of challenges the station does not serve, `--allow`): no message,
+  exit code, duration or log, which the model controls.
+Before any job: each dataset's name and fingerprint (file digests and counts) and the
+challenges the station serves.
 
 What stays: the inputs, labels and lesions, every per-case value (ids, labels, the model's
-scores and detections) and the full logs. A successful run's /output files are kept under
-the state folder (`results/<submission uid>/`), never inside the data folder.
+scores and detections), the station's secret, failure messages, exit codes, durations and
+the full logs. A successful run's /output files are kept under the state folder
+(`results/<submission uid>/`), never inside the data folder.
 
 Django is not needed (nor imported): `station.cli` is the entry point (`heldout-station`).
 Modules: `datasets` (data folder, fingerprints), `client` (the platform's station API),

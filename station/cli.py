@@ -1,9 +1,11 @@
 """`heldout-station`: run a data station (see station/__init__.py for what leaves it).
 
-    heldout-station --url https://heldout.example.org --data /srv/hidden [--once]
+    heldout-station --url https://heldout.example.org --data /srv/hidden --allow SLUG [--once]
 
 The token comes from --token or the environment variable HELDOUT_STATION_TOKEN (prefer the
-variable: command lines are visible to other users of the machine). Exit status: 0 after a
+variable: command lines are visible to other users of the machine). The challenges served
+come from --allow (repeatable) or else HELDOUT_STATION_ALLOW (comma-separated slugs); with
+neither the station refuses every job. Exit status: 0 after a
 clean stop (or one job with --once), 1 when the station cannot start (Docker engine,
 platform unreachable), 2 for a usage problem or a token the platform refuses.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -25,11 +28,13 @@ from scoring.backends.base import BackendError
 from scoring.backends.docker import DockerBackend
 from station.client import Platform, PlatformError, Stopped, Unauthorized
 from station.datasets import discover
-from station.runner import Options, Station
+from station.runner import Options, StateError, Station
 
 logger = logging.getLogger("station")
 
 TOKEN_ENV = "HELDOUT_STATION_TOKEN"
+ALLOW_ENV = "HELDOUT_STATION_ALLOW"
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 DEFAULT_STATE = Path("~/.heldout-station")
 
 
@@ -53,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between claims when idle (default: the platform's)")
     parser.add_argument("--once", action="store_true",
                         help="claim until a job arrives, run it, exit")
-    parser.add_argument("--send-logs", action="store_true",
-                        help="send the model's log tail (hidden ids redacted); off by "
-                             "default because a model can print what it read")
+    parser.add_argument("--allow", action="append", default=None, metavar="SLUG",
+                        help="serve this challenge (repeatable; default: the "
+                             f"comma-separated slugs in ${ALLOW_ENV}); jobs of other "
+                             "challenges are refused")
     return parser
 
 
@@ -68,9 +74,21 @@ def _token(given: str | None) -> str:
     return token
 
 
+def _allowed(given: list[str] | None) -> frozenset[str]:
+    """--allow if given at all, else the environment variable (not both: what the command
+    line says is all the station serves)."""
+    slugs = given if given is not None else os.environ.get(ALLOW_ENV, "").split(",")
+    slugs = [slug.strip() for slug in slugs if slug.strip()]
+    bad = [slug for slug in slugs if not SLUG.fullmatch(slug)]
+    if bad:
+        raise UsageError(f"--allow / {ALLOW_ENV}: {bad[0]!r} is not a challenge slug")
+    return frozenset(slugs)
+
+
 def _options(args: argparse.Namespace) -> Options:
     if not args.url.startswith(("http://", "https://")):
         raise UsageError("--url must start with http:// or https://")
+    allow = _allowed(args.allow)
     data = args.data.expanduser().resolve()
     if not data.is_dir():
         raise UsageError(f"--data {data} is not a folder")
@@ -88,7 +106,7 @@ def _options(args: argparse.Namespace) -> Options:
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     work.mkdir(parents=True, exist_ok=True)
     return Options(data_dir=data, state_dir=state, work_dir=work, poll_seconds=args.poll,
-                   send_logs=args.send_logs)
+                   allow=allow)
 
 
 def _log_to_stderr() -> logging.Handler:
@@ -133,7 +151,7 @@ def _serve(args: argparse.Namespace, token: str, options: Options) -> int:
         return 2
     except Stopped:
         pass
-    except (PlatformError, BackendError) as error:
+    except (PlatformError, BackendError, StateError) as error:
         logger.error("cannot start: %s", error)
         return 1
     finally:

@@ -79,8 +79,10 @@ class Platform:
 
     # -- the five calls ----------------------------------------------------------------------
 
-    def hello(self, datasets: list[dict[str, Any]]) -> dict[str, Any]:
-        response = self._call("POST", f"{API}/hello", {"version": 1, "datasets": datasets})
+    def hello(self, datasets: list[dict[str, Any]], challenges: list[str]) -> dict[str, Any]:
+        """Report the datasets and the challenges (slugs) the station serves."""
+        response = self._call("POST", f"{API}/hello", {"version": 1, "datasets": datasets,
+                                                       "challenges": challenges})
         return self._json(response, "hello", 200)
 
     def claim(self) -> dict[str, Any] | None:

@@ -1,5 +1,15 @@
 """One job from claim to result, and the station's claim loop.
 
+Only aggregates leave the station, and for a failure only its error class: the message,
+exit code, duration and log a model produced are the model's to choose (and the messages
+quote what it wrote), so they are kept here (the local log, `results/<uid>/run.json` and
+`log.txt` under the state folder) and never sent.
+
+The paired bootstrap resamples are drawn with a seed the platform cannot know
+(`site_seed`): it knows the phase's seed and a site's case count, so with that seed it
+could rebuild each resample's case multiplicities W and solve what is sent (positives per
+resample, W·y) for every hidden label.
+
 A job's lease is kept alive by a `Heartbeat` thread while the artefact downloads, the model
 runs and its output is scored. When the platform answers a heartbeat with 409 the job was
 offered again (this claim lost its lease): the thread removes the job's container at once
@@ -9,11 +19,16 @@ too), and the job ends without posting anything.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import math
+import os
 import re
+import secrets
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -25,7 +40,6 @@ from typing import Any
 import numpy as np
 
 from challenges.lesions import image_sizes
-from leaderboards.charts import roc_curve
 from scoring.aggregates import site_aggregates, to_json
 from scoring.backends.base import Backend, BackendError, InvalidImage, Limits, RunResult, RunSpec
 from scoring.backends.docker import KEEPER_SUFFIX, VOLUME_SUFFIX
@@ -49,12 +63,18 @@ from station.datasets import (
     load_table,
     unreadable_inputs,
 )
+from stats.curves import roc_curve
 from submissions import validation
 from submissions.exceptions import InvalidUpload
 
 logger = logging.getLogger(__name__)
 
 CONTAINER_PREFIX = "heldout-st-"
+# heldout-st-<station>.<job>-c<claim>: the dot ends the station's name (slugs have none).
+CONTAINER_NAME = re.compile(r"heldout-st-[a-z0-9_-]+\.[0-9]+-c[0-9]+")
+STATION_NAME = re.compile(r"[a-z0-9_-]+")
+SECRET_FILE = "secret"
+SECRET_BYTES = 32
 HELLO_EVERY_S = 300.0
 KILL_AGAIN_S = 1.0
 SWEEP_ATTEMPTS = 10
@@ -62,9 +82,6 @@ MIN_HEARTBEAT_S = 1.0
 OUTPUT_FILES = ("predictions.csv", "detections.csv")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 BAD_ARTEFACT = "the artefact's sha256 does not match"
-# Validation messages quote what the model wrote (ids, scores): not for outside the station.
-QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-WITHHELD = '"…"'
 
 
 class ModelFailure(Exception):
@@ -76,7 +93,11 @@ class ModelFailure(Exception):
 
 
 class StationFailure(Exception):
-    """The station could not do the job; posted as internal_error with this short text."""
+    """The station could not do the job: posted as internal_error, the text logged here."""
+
+
+class StateError(Exception):
+    """The state folder or its secret cannot be used: the station cannot start."""
 
 
 class Abandoned(Exception):
@@ -92,6 +113,7 @@ class Job:
     claim: int
     lease_seconds: float
     dataset: str
+    challenge: str
     container_name: str
     uid: str
     kind: str
@@ -116,7 +138,8 @@ class Job:
         job = cls(
             id=int(raw["job"]), claim=int(raw["claim"]),
             lease_seconds=float(raw.get("lease_seconds", 60)), dataset=str(raw["dataset"]),
-            container_name=str(raw["container_name"]), uid=str(submission["uid"]),
+            challenge=str(raw["challenge"]), container_name=str(raw["container_name"]),
+            uid=str(submission["uid"]),
             kind=str(submission["kind"]), sha256=str(submission["sha256"]).lower(),
             size=int(submission["size"]), artefact=str(submission["artefact"]),
             task=str(phase["task"]), metrics=metrics, primary=str(phase["primary"]),
@@ -128,8 +151,7 @@ class Job:
         return job
 
     def _check(self) -> None:
-        if not (self.container_name.startswith(CONTAINER_PREFIX)
-                and SAFE_NAME.fullmatch(self.container_name)):
+        if not CONTAINER_NAME.fullmatch(self.container_name):
             raise ValueError(f"container name {self.container_name!r} is not a station's")
         if not SAFE_NAME.fullmatch(self.uid) or ".." in self.uid:
             raise ValueError("the submission uid is not a safe folder name")
@@ -154,6 +176,75 @@ def environment(job: Job) -> dict[str, str]:
     env.update({name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                             "MKL_NUM_THREADS")})
     return env
+
+
+# --------------------------------------------------------------------------- the secret seed
+
+
+def site_seed(secret: bytes, seed: int, dataset: str) -> int:
+    """The seed of this station's paired resamples for a phase (`seed`) on `dataset`: the
+    same for every entry of the phase here (they stay paired), unknowable without `secret`."""
+    digest = hmac.new(secret, f"{seed}:{dataset}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def load_secret(state_dir: Path) -> bytes:
+    """The station's secret (`<state>/secret`, 32 random bytes), created at first start:
+    the file 0600 in a 0700 folder. Never sent, never logged. Raises StateError."""
+    try:
+        _private_folder(state_dir)
+        path = state_dir / SECRET_FILE
+        if not os.path.lexists(path):
+            _create_secret(path)
+        return _read_secret(path)
+    except OSError as error:
+        raise StateError(f"the station's secret in {state_dir}: {error}") from None
+
+
+def _private_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not folder.is_dir() or folder.is_symlink():
+        raise StateError(f"the state folder {folder} is not a folder")
+    if stat.S_IMODE(folder.stat().st_mode) != 0o700:
+        logger.warning("state folder %s: only its owner may use it; mode set to 0700", folder)
+        folder.chmod(0o700)
+
+
+def _create_secret(path: Path) -> None:
+    """Written whole under a temporary name, then linked into place (no other process ever
+    sees a partial secret; if two start at once, the first one's secret stays)."""
+    partial = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                         0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+        os.write(descriptor, secrets.token_bytes(SECRET_BYTES))
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    try:
+        os.link(partial, path)
+        logger.info("created the station's secret %s (keep it with the state folder)", path)
+    except FileExistsError:
+        pass
+    finally:
+        partial.unlink()
+
+
+def _read_secret(path: Path) -> bytes:
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        mode = stat.S_IMODE(os.fstat(descriptor).st_mode)
+        if mode != 0o600:
+            logger.warning("%s: only its owner may read it; mode set to 0600", path)
+            os.fchmod(descriptor, 0o600)
+        secret = os.read(descriptor, SECRET_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(secret) != SECRET_BYTES:
+        raise StateError(f"{path} is not a station secret ({SECRET_BYTES} bytes); move it "
+                         "away to start with a new one (later resamples then differ)")
+    return secret
 
 
 # --------------------------------------------------------------------------- heartbeats
@@ -216,18 +307,26 @@ class Runnable:
     submission_dir: Path | None
 
 
+def result_body(claim: int, error_class: str) -> dict[str, Any]:
+    """What is posted for a job besides its parts: the error class and nothing else of the
+    run ("" for success; message, exit code, duration and log stay at the station)."""
+    return {"claim": claim, "error_class": error_class, "message": "", "exit_code": None,
+            "duration_s": None, "log_tail": ""}
+
+
 class JobRunner:
     """Runs one claimed job in `folder` and returns the result body to post (None: post
-    nothing). `datasets` are the ones reported in the last hello, with their fingerprints."""
+    nothing). `datasets` are the ones reported in the last hello, with their fingerprints;
+    `seed` is the station's own seed for the job's resamples (`site_seed`)."""
 
-    def __init__(self, *, platform: Platform, backend: Backend, job: Job,
+    def __init__(self, *, platform: Platform, backend: Backend, job: Job, seed: int,
                  datasets: dict[str, Dataset], reported: dict[str, dict[str, Any]],
                  hasher: FileHasher, state_dir: Path, folder: Path,
-                 heartbeat: Heartbeat, stop: threading.Event, send_logs: bool) -> None:
-        self.platform, self.backend, self.job = platform, backend, job
+                 heartbeat: Heartbeat, stop: threading.Event) -> None:
+        self.platform, self.backend, self.job, self.seed = platform, backend, job, seed
         self.datasets, self.reported, self.hasher = datasets, reported, hasher
         self.state_dir, self.folder = state_dir, folder
-        self.heartbeat, self.stop, self.send_logs = heartbeat, stop, send_logs
+        self.heartbeat, self.stop = heartbeat, stop
         self.dataset_changed = False
 
     def run(self) -> dict[str, Any] | None:
@@ -236,13 +335,14 @@ class JobRunner:
         except Abandoned:
             return None
         except ModelFailure as failure:
-            body = self._failure(failure)
+            logger.info("job %s: %s: %s", self.job.id, failure.error_class, failure.message)
+            body = result_body(self.job.claim, failure.error_class)
         except StationFailure as failure:
             logger.error("job %s: %s", self.job.id, failure)
-            body = self._body(Error.INTERNAL_ERROR, str(failure))
+            body = result_body(self.job.claim, Error.INTERNAL_ERROR)
         except Exception:
             logger.exception("job %s: internal error", self.job.id)
-            body = self._body(Error.INTERNAL_ERROR, "The data station failed to run the job.")
+            body = result_body(self.job.claim, Error.INTERNAL_ERROR)
         return None if self._abandoned() else body
 
     def _abandoned(self) -> bool:
@@ -264,11 +364,11 @@ class JobRunner:
                  else None)
         error_class, message, written = judge(result, output, table.ids,
                                               self.job.limits.seconds, sizes)
-        self._keep(output, result, success=not error_class)
+        self._keep(output, result, error_class, message)
         if error_class:
             raise ModelFailure(error_class, message, result)
         assert written is not None
-        return {**self._body("", "", result), "parts": self._aggregates(table, written)}
+        return {**result_body(self.job.claim, ""), "parts": self._aggregates(table, written)}
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -333,11 +433,12 @@ class JobRunner:
         self._check_current()
         return output, result
 
-    def _keep(self, output: Path, result: RunResult, *, success: bool) -> None:
-        """The per-case output (successful runs) and the full log stay at the station."""
+    def _keep(self, output: Path, result: RunResult, error_class: str, message: str) -> None:
+        """The per-case output (successful runs), the full log, the exit code, duration and
+        failure message stay at the station."""
         folder = self.state_dir / "results" / self.job.uid
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if success:
+        if not error_class:
             for name in OUTPUT_FILES:
                 if (output / name).is_file():
                     shutil.copyfile(output / name, folder / name)
@@ -345,7 +446,8 @@ class JobRunner:
         (folder / "run.json").write_text(json.dumps({
             "job": self.job.id, "claim": self.job.claim, "dataset": self.job.dataset,
             "kind": self.job.kind, "sha256": self.job.sha256, "exit_code": result.exit_code,
-            "duration_s": round(result.duration_s, 3), "finished": time.time(),
+            "duration_s": round(result.duration_s, 3), "error_class": error_class,
+            "message": message, "finished": time.time(),
         }, indent=1), encoding="utf-8")
 
     def _aggregates(self, table: LabelTable, written: ModelOutput) -> dict[str, Any]:
@@ -355,57 +457,20 @@ class JobRunner:
                       predictions.labels, evidence)
         aggregates = site_aggregates(
             table, cases, names=self.job.metrics, primary=self.job.primary,
-            n_resamples=self.job.resamples, seed=self.job.seed, min_cases=self.job.min_cases,
+            n_resamples=self.job.resamples, seed=self.seed, min_cases=self.job.min_cases,
             min_positives=self.job.min_positives,
             roc=coarse_roc(self.job.min_cases, self.job.min_positives))
         return {part: to_json(aggregate) for part, aggregate in aggregates.items()}
 
-    # -- bodies ------------------------------------------------------------------------------
-
-    def _body(self, error_class: str, message: str,
-              result: RunResult | None = None) -> dict[str, Any]:
-        return {
-            "claim": self.job.claim, "error_class": error_class, "message": message,
-            "exit_code": None if result is None else result.exit_code,
-            "duration_s": 0.0 if result is None else round(result.duration_s, 3),
-            "log_tail": self._log_tail(result),
-        }
-
-    def _failure(self, failure: ModelFailure) -> dict[str, Any]:
-        logger.info("job %s: %s: %s", self.job.id, failure.error_class, failure.message)
-        message = failure.message
-        if failure.error_class == Error.INVALID_OUTPUT:
-            message = QUOTED.sub(WITHHELD, message)
-        return self._body(failure.error_class, message, failure.result)
-
-    def _log_tail(self, result: RunResult | None) -> str:
-        if result is None or not self.send_logs:
-            return ""
-        return redact_ids(result.log_tail, self._hidden_ids())
-
-    def _hidden_ids(self) -> frozenset[str]:
-        dataset = self.datasets.get(self.job.dataset)
-        if dataset is None:
-            return frozenset()
-        return frozenset(load_table(dataset, detection=False).ids)
-
 
 def coarse_roc(min_cases: int, min_positives: int) -> Callable[..., Any]:
-    """The coarsened ROC of leaderboards.charts (groups of at least `min_cases` cases)."""
+    """The coarsened ROC of stats.curves (groups of at least `min_cases` cases)."""
 
     def draw(y: np.ndarray, scores: np.ndarray) -> list[list[float]] | None:
         curve = roc_curve(y, scores, min_cases=min_cases, min_positives=min_positives)
         return None if curve is None else [list(point) for point in curve.points]
 
     return draw
-
-
-TOKEN = re.compile(r"[^\s,;:\"'()\[\]{}<>=]+")
-
-
-def redact_ids(text: str, ids: frozenset[str]) -> str:
-    """`text` with every token that is a hidden id replaced by "[id]"."""
-    return TOKEN.sub(lambda m: "[id]" if m.group() in ids else m.group(), text)
 
 
 # --------------------------------------------------------------------------- the loop
@@ -417,7 +482,7 @@ class Options:
     state_dir: Path
     work_dir: Path
     poll_seconds: float | None = None
-    send_logs: bool = False
+    allow: frozenset[str] = frozenset()  # the challenges (slugs) this station serves
 
 
 class Station:
@@ -433,14 +498,34 @@ class Station:
         self.poll_seconds = options.poll_seconds or 5.0
         self._hello_at = -math.inf
         self._running: str | None = None
+        self._secret: bytes | None = None
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = load_secret(self.options.state_dir)
+        return self._secret
+
+    @property
+    def prefix(self) -> str:
+        """This station's containers and work folders: `heldout-st-<name>.<job>-c<claim>`
+        (the dot: station `a` never matches station `a-b`'s)."""
+        return f"{CONTAINER_PREFIX}{self.name}."
 
     def start(self) -> None:
-        """Say hello (which tells the station its name), remove what an earlier process of
-        this station left (its containers are named `heldout-st-<name>-...`, so other
-        stations on the same engine are left alone; its work folders), and make sure of the
+        """Read (or create) the secret, say hello (which tells the station its name), remove
+        what an earlier process of this station left (its containers and work folders, by
+        `prefix`: other stations on the same engine are left alone), and make sure of the
         runtime image."""
+        self._secret = load_secret(self.options.state_dir)
+        if not self.options.allow:
+            logger.warning("no --allow: this station serves no challenge and refuses every "
+                           "job")
         self.hello()
-        prefix = f"{CONTAINER_PREFIX}{self.name}-"
+        if not STATION_NAME.fullmatch(self.name):
+            raise PlatformError(f"hello: the platform named this station {self.name!r}, "
+                                "not a slug")
+        prefix = self.prefix
         removed = self.backend.remove_orphans(prefix=prefix)
         if removed:
             logger.info("removed leftovers of earlier runs: %s", ", ".join(removed))
@@ -465,14 +550,16 @@ class Station:
                                name, ", ".join(unreadable[:5]))
         self.datasets = datasets
         answer = self.platform.hello([{"name": name, "fingerprint": print_}
-                                      for name, print_ in reported.items()])
+                                      for name, print_ in reported.items()],
+                                     sorted(self.options.allow))
         self.reported = reported
         self.name = str(answer.get("station", ""))
         if self.options.poll_seconds is None:
             self.poll_seconds = float(answer.get("poll_seconds") or 5.0)
         self._hello_at = time.monotonic()
-        logger.info("station %s: %d dataset(s): %s", self.name or "?", len(reported),
-                    ", ".join(reported) or "none")
+        logger.info("station %s: %d dataset(s): %s; serving %s", self.name or "?",
+                    len(reported), ", ".join(reported) or "none",
+                    ", ".join(sorted(self.options.allow)) or "no challenge")
 
     def serve(self, *, once: bool = False) -> None:
         """Claim and run jobs until stopped; with `once`, until one job has been handled."""
@@ -502,9 +589,17 @@ class Station:
         try:
             job = Job.from_claim(raw)
         except (KeyError, TypeError, ValueError) as error:
-            self._refuse(raw, error)
+            self._refuse(raw, f"the station cannot read the job: {error}")
             return
-        logger.info("claimed job %s (%s)", job.id, job.dataset)
+        if job.challenge not in self.options.allow:
+            self._refuse(raw, f"challenge {job.challenge!r} is not one this station serves "
+                              "(--allow)")
+            return
+        if not job.container_name.startswith(self.prefix):
+            self._refuse(raw, f"container name {job.container_name!r} is not this "
+                              f"station's ({self.prefix}...)")
+            return
+        logger.info("claimed job %s (%s, %s)", job.id, job.challenge, job.dataset)
         folder = Path(tempfile.mkdtemp(prefix=f"{job.container_name}-",
                                        dir=self.options.work_dir))
         self._running = job.container_name
@@ -532,10 +627,10 @@ class Station:
         kill = self._killer(job.container_name)
         with Heartbeat(self.platform, job, kill) as heartbeat:
             runner = JobRunner(platform=self.platform, backend=self.backend, job=job,
+                               seed=site_seed(self.secret, job.seed, job.dataset),
                                datasets=self.datasets, reported=self.reported,
                                hasher=self.hasher, state_dir=self.options.state_dir,
-                               folder=folder, heartbeat=heartbeat, stop=self.stop,
-                               send_logs=self.options.send_logs)
+                               folder=folder, heartbeat=heartbeat, stop=self.stop)
             body = runner.run()
             if runner.dataset_changed:
                 self._hello_at = -math.inf
@@ -561,15 +656,13 @@ class Station:
             logger.warning("job %s: %s, but the platform had offered it again; dropped",
                            job.id, outcome)
 
-    def _refuse(self, raw: dict[str, Any], error: Exception) -> None:
-        """A claim the station cannot read: internal_error when it can name the job."""
-        logger.error("unusable job %r: %s", raw.get("job"), error)
+    def _refuse(self, raw: dict[str, Any], reason: str) -> None:
+        """A claim the station will not run (nothing downloaded, nothing run): internal_error
+        when it can name the job; the reason stays in the local log."""
+        logger.error("job %r refused: %s", raw.get("job"), reason)
         try:
             job, claim = int(raw["job"]), int(raw["claim"])
-            self.platform.post_result(job, {
-                "claim": claim, "error_class": Error.INTERNAL_ERROR,
-                "message": f"The data station could not read the job: {error}",
-                "exit_code": None, "duration_s": 0.0, "log_tail": ""})
+            self.platform.post_result(job, result_body(claim, Error.INTERNAL_ERROR))
         except (KeyError, TypeError, ValueError, PlatformError, Stopped):
             return
 

@@ -63,7 +63,7 @@ def _station(url: str, token: str, data: Path, state: Path, *once: str) -> subpr
            if not k.startswith(("DATABASE", "DJANGO", "REDIS", "HELDOUT"))}
     return subprocess.Popen(
         [str(STATION), "--url", url, "--token", token, "--data", str(data), "--state",
-         str(state), "--poll", "0.3", *once],
+         str(state), "--poll", "0.3", "--allow", "station-test", *once],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -29,6 +29,8 @@ TOKEN = "st-token-6c1f0e9b2d"
 SECRET = "q7zk"  # in every id, so an id cannot turn up in base64 text by chance
 N_CASES = 40
 RESAMPLES = 50
+PHASE_SEED = 12
+CHALLENGE = "chest-xray"
 
 AGE_MODEL = """
 import csv, os
@@ -121,10 +123,12 @@ def offer(platform: FakePlatform) -> Callable[..., dict[str, Any]]:
 
     def _offer(artefact: bytes, *, job: int = 17, seconds: int = 30,
                sha256: str | None = None, dataset: str = "north",
-               lease_seconds: int = 60) -> dict[str, Any]:
+               lease_seconds: int = 60, challenge: str = CHALLENGE,
+               container_name: str | None = None) -> dict[str, Any]:
         offered = {
             "job": job, "claim": 2, "lease_seconds": lease_seconds, "dataset": dataset,
-            "container_name": f"heldout-st-t{uuid.uuid4().hex[:8]}-{job}-c2",
+            "challenge": challenge,
+            "container_name": container_name or platform.container_name(job, 2),
             "submission": {
                 "uid": f"sub-{uuid.uuid4().hex[:12]}", "kind": "bundle",
                 "sha256": sha256 or hashlib.sha256(artefact).hexdigest(),
@@ -132,7 +136,7 @@ def offer(platform: FakePlatform) -> Callable[..., dict[str, Any]]:
             },
             "phase": {
                 "task": "binary", "metrics": ["auroc", "auprc"], "primary": "auroc",
-                "bootstrap_resamples": RESAMPLES, "seed": 12,
+                "bootstrap_resamples": RESAMPLES, "seed": PHASE_SEED,
                 "limits": {"cpus": 1.0, "memory_mb": 256, "seconds": seconds},
                 "small_cells": {"min_cases": 5, "min_positives": 2},
             },
@@ -146,7 +150,16 @@ def offer(platform: FakePlatform) -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def station_args(platform: FakePlatform, hidden: Hidden, tmp_path: Path) -> list[str]:
     return ["--url", platform.url, "--data", str(hidden.root), "--state",
-            str(tmp_path / "state"), "--work", str(tmp_path / "work"), "--once"]
+            str(tmp_path / "state"), "--work", str(tmp_path / "work"), "--once",
+            "--allow", CHALLENGE]
+
+
+NO_DETAILS = {"message": "", "exit_code": None, "duration_s": None, "log_tail": ""}
+
+
+def failure_body(error_class: str, claim: int = 2) -> dict[str, Any]:
+    """All a station may post for a failed job."""
+    return {"claim": claim, "error_class": error_class, **NO_DETAILS}
 
 
 def clean_env() -> dict[str, str]:

@@ -1,14 +1,17 @@
 """A fake platform for station tests: the five station endpoints, in memory, no Django.
 
-It offers each queued job once (first claim), serves its artefact, answers heartbeats (409
-for jobs marked stale) and records every request's raw body, so tests can search exactly
-what left the station.
+It offers each queued job once (first claim), serves its artefact (counting the requests),
+answers heartbeats (409 for jobs marked stale) and records every request's raw body, so
+tests can search exactly what left the station. Each fake platform names its station
+uniquely (`north-<hex>`), so a station's start-up sweep of `heldout-st-<station>.` never
+touches another test's containers.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,7 +31,7 @@ class Request:
 @dataclass
 class FakePlatform:
     token: str
-    station: str = "north-hospital"
+    station: str = field(default_factory=lambda: f"north-{uuid.uuid4().hex[:8]}")
     poll_seconds: float = 0.2
     jobs: list[dict[str, Any]] = field(default_factory=list)       # waiting to be claimed
     artefacts: dict[int, bytes] = field(default_factory=dict)      # job -> file
@@ -36,9 +39,14 @@ class FakePlatform:
     requests: list[Request] = field(default_factory=list)
     results: dict[int, bytes] = field(default_factory=dict)        # job -> raw result body
     heartbeats: list[int] = field(default_factory=list)
+    artefact_requests: list[int] = field(default_factory=list)     # job of each GET
     unavailable: int = 0                                           # next N answers: 503
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+
+    def container_name(self, job: int, claim: int) -> str:
+        """As the platform names it: heldout-st-<station>.<job>-c<claim>."""
+        return f"heldout-st-{self.station}.{job}-c{claim}"
 
     def offer(self, job: dict[str, Any], artefact: bytes) -> None:
         with self.lock:
@@ -90,6 +98,8 @@ class FakePlatform:
             return 200, self.jobs.pop(0)
 
     def _artefact(self, job: int, query: dict[str, list[str]]) -> tuple[int, Any]:
+        with self.lock:
+            self.artefact_requests.append(job)
         if job not in self.artefacts or not query.get("claim"):
             return 404, {"code": "not_found"}
         return 200, self.artefacts[job]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from station import cli
 from tests.station.conftest import PYTHON, REPO, SCRIPT, TOKEN, clean_env
 
@@ -46,3 +48,25 @@ def test_it_needs_a_token(hidden, capsys, monkeypatch):
     monkeypatch.delenv("HELDOUT_STATION_TOKEN", raising=False)
     assert cli.main(["--url", "http://127.0.0.1:9", "--data", str(hidden.root)]) == 2
     assert "no token" in capsys.readouterr().err
+
+
+def test_it_serves_the_challenges_of_its_command_line_or_else_its_environment(
+        hidden, tmp_path, monkeypatch):
+    base = ["--url", "http://127.0.0.1:9", "--data", str(hidden.root), "--state",
+            str(tmp_path / "state")]
+    parse = cli.build_parser().parse_args
+    monkeypatch.setenv("HELDOUT_STATION_ALLOW", " chest-xray, skin_2 ,")
+    assert cli._options(parse(base)).allow == {"chest-xray", "skin_2"}
+    assert cli._options(parse([*base, "--allow", "a", "--allow", "b"])).allow == {"a", "b"}
+    monkeypatch.delenv("HELDOUT_STATION_ALLOW")
+    assert cli._options(parse(base)).allow == frozenset()
+    with pytest.raises(cli.UsageError, match="'a.b' is not a challenge slug"):
+        cli._options(parse([*base, "--allow", "a.b"]))
+
+
+def test_it_has_no_option_to_send_logs(hidden, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--url", "http://127.0.0.1:9", "--token", TOKEN, "--data", str(hidden.root),
+                  "--send-logs"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --send-logs" in capsys.readouterr().err

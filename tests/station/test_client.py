@@ -44,6 +44,19 @@ def test_it_reads_nothing_to_do_and_stale_answers(platform, offer):
     assert api.heartbeat(17, 2) == 3.0
 
 
+def test_its_hello_names_the_challenges_it_serves(platform, hidden, tmp_path):
+    station = Station(platform=Platform(platform.url, TOKEN),
+                      backend=mock.create_autospec(Backend, instance=True),
+                      options=Options(hidden.root, tmp_path / "state", tmp_path,
+                                      allow=frozenset({"zeta", "alpha-2"})),
+                      stop=threading.Event())
+    station.hello()
+    hello = platform.hellos()[0]
+    assert set(hello) == {"version", "datasets", "challenges"}
+    assert hello["challenges"] == ["alpha-2", "zeta"]
+    assert station.name == platform.station
+
+
 def test_it_stops_serving_when_its_token_is_revoked(platform, hidden, tmp_path):
     backend = mock.create_autospec(Backend, instance=True)
     station = Station(platform=Platform(platform.url, TOKEN), backend=backend,
