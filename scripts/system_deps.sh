@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install what the platform needs from Debian's packages (idempotent): the Docker engine
-# that runs models, debootstrap to build the runtime image without a registry, and
-# Chromium for the browser tests. Only runs apt when something is missing.
+# that runs models, debootstrap to build the runtime image without a registry, pg_dump for
+# the data-station test that searches the central database, and Chromium for the browser
+# tests. Only runs apt when something is missing.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v xz >/dev/null || need+=(xz-utils)
+command -v pg_dump >/dev/null || need+=(postgresql-client)  # tests search a dump for leaks
 if [ "${HELDOUT_WITH_BROWSER:-0}" = 1 ]; then
   command -v chromium >/dev/null || need+=(chromium)
 fi
