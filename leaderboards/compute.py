@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 from django.db import transaction
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils import timezone
 
 from challenges.models import Phase
@@ -108,9 +109,14 @@ def phase_results(phase: Phase) -> list[Result]:
             evaluation_set_id=phase.evaluation_set_id,
         )
         .select_related("submission__team")
-        .defer("case_scores", "case_labels", "subgroups", "resamples", "part_subgroups")
+        .defer("case_scores", "case_labels", "case_detections", "subgroups", "resamples",
+               "part_subgroups", *(() if _remote(phase) else ("site_metrics",)))
         .order_by("submission__created_at", "submission_id")
     )
+
+
+def _remote(phase: Phase) -> bool:
+    return phase.evaluation_set is not None and phase.evaluation_set.is_remote
 
 
 def is_baseline(result: Result) -> bool:
@@ -452,7 +458,7 @@ def compute_board(ctx: _Context, spec: BoardPart) -> Payload:
         result = by_key[entry.key]
         subgroups = entry_subgroups(cells, ctx.stats[result.pk][spec.part].subgroups)
         payload["entries"].append(_entry_json(entry, result, stats, subgroups, spec.part))
-        if result.site_metrics:
+        if ctx.table is None:  # at data stations (site_metrics is deferred otherwise)
             payload["entries"][-1]["sites"] = _site_scores(result, spec.part, ctx.rule)
     return payload
 
@@ -507,15 +513,21 @@ def _audit_final(phase: Phase, payload: Payload) -> None:
 def _store(phase: Phase, boards: dict[str, Payload], as_of: datetime) -> bool:
     """Write the boards unless a computation that read newer data already landed."""
     with transaction.atomic():
-        snapshots = [
-            LeaderboardSnapshot.objects.select_for_update().get_or_create(
-                phase=phase, board=name, defaults={"payload": {}})[0]
-            for name in boards
-        ]
-        if any((payload_as_of(s.payload) or as_of) > as_of for s in snapshots):
+        for name in boards:
+            LeaderboardSnapshot.objects.get_or_create(phase=phase, board=name,
+                                                      defaults={"payload": {}})
+        # Only the stored boards' stamps are read, not their payloads (megabytes for a
+        # thousand entries).
+        snapshots = list(
+            LeaderboardSnapshot.objects.select_for_update().filter(
+                phase=phase, board__in=list(boards)).defer("payload").annotate(
+                stored_as_of=KeyTextTransform("as_of", "payload"),
+                stored_final=KeyTransform("final", "payload")))
+        stamps = [datetime.fromisoformat(s.stored_as_of) for s in snapshots if s.stored_as_of]
+        if any(stamp > as_of for stamp in stamps):
             return False
         for snapshot in snapshots:
-            if boards[snapshot.board].get("final") and not snapshot.payload.get("final"):
+            if boards[snapshot.board].get("final") and snapshot.stored_final is not True:
                 _audit_final(phase, boards[snapshot.board])
             snapshot.payload = boards[snapshot.board]
             snapshot.save(update_fields=["payload", "computed_at"])
