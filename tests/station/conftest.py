@@ -10,7 +10,6 @@ import csv
 import hashlib
 import io
 import os
-import subprocess
 import sys
 import uuid
 import zipfile
@@ -21,6 +20,8 @@ from typing import Any
 
 import pytest
 
+# The engine helpers and the runtime-image fixture are the backend tests' own.
+from tests.backends.conftest import docker_cli, engine, leftovers, runtime_image  # noqa: F401
 from tests.station.fake_platform import FakePlatform, serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,26 +53,6 @@ class Hidden:
     split: dict[str, str]
 
 
-def docker_cli(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True,
-                          timeout=120).stdout
-
-
-def leftovers(name: str) -> list[str]:
-    containers = docker_cli("ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}")
-    volumes = docker_cli("volume", "ls", "--filter", f"name={name}", "--format", "{{.Name}}")
-    return (containers + volumes).split()
-
-
-@pytest.fixture(scope="session")
-def runtime_image() -> str:
-    try:
-        docker_cli("info", "--format", "{{.ServerVersion}}")
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"these tests need a running Docker engine: {exc}")
-    from scoring.images import ensure_runtime_image
-
-    return ensure_runtime_image()
 
 
 @pytest.fixture
