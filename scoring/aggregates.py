@@ -36,7 +36,7 @@ from scoring.cases import LabelTable, part_mask, parts
 from scoring.scores import Cases, finite_or_none, metric_values, subgroup_scores
 from stats.detection import froc_resampled
 from stats.metrics import is_detection_metric, validate_labels
-from stats.ranking import bootstrap_indices, resample_values, resample_weights
+from stats.ranking import resample_values, resample_weight_chunks
 
 EXACT = frozenset({"accuracy", "brier", "log_loss", "sensitivity", "specificity", "f1"})
 
@@ -114,9 +114,8 @@ def site_weights(names: Sequence[str], cases: Cases, *, n_resamples: int,
     whole = {k: float(v[0]) for k, v in _weights(names, columns,
                                                   np.ones((cases.y.size, 1))).items()}
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for indices in bootstrap_indices(cases.y.size, n_resamples, seed):
-        for name, values in _weights(names, columns,
-                                     resample_weights(indices, cases.y.size)).items():
+    for weights in resample_weight_chunks(cases.y.size, n_resamples, seed):
+        for name, values in _weights(names, columns, weights).items():
             chunks[name].append(values)
     return whole, {name: np.concatenate(values) for name, values in chunks.items()}
 

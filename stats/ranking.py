@@ -30,6 +30,8 @@ Method:
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -130,6 +132,69 @@ def bootstrap_indices(
                 for s in streams[start : start + size]
             ]
         )
+
+
+#: Bytes of resample counts a process keeps (`resample_weight_chunks`): a phase's draws are
+#: the same for every result it scores, and drawing them costs more than scoring one entry.
+WEIGHT_CACHE_BYTES = 256 * 1024 * 1024
+
+
+class _CountCache:
+    """Least recently used (n_cases, n_resamples, seed, chunk) -> resample counts, as the
+    smallest unsigned integers that hold them; bounded in bytes, shared by threads."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: OrderedDict[tuple[int, ...], list[npt.NDArray[np.unsignedinteger]]] = (
+            OrderedDict())
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, ...]) -> list[npt.NDArray[np.unsignedinteger]] | None:
+        with self._lock:
+            chunks = self._items.get(key)
+            if chunks is not None:
+                self._items.move_to_end(key)
+            return chunks
+
+    def put(self, key: tuple[int, ...], chunks: list[npt.NDArray[np.unsignedinteger]]) -> None:
+        size = sum(c.nbytes for c in chunks)
+        if size > self.budget:
+            return
+        with self._lock:
+            self._items[key] = chunks
+            while sum(c.nbytes for v in self._items.values() for c in v) > self.budget:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_COUNTS = _CountCache(WEIGHT_CACHE_BYTES)
+
+
+def resample_weight_chunks(
+    n_cases: int, n_resamples: int, seed: int, chunk_size: int | None = None
+) -> Iterator[FloatArray]:
+    """`resample_weights` of each chunk of `bootstrap_indices(n_cases, n_resamples, seed,
+    chunk_size)`, in order; drawn once per process and kept as counts while they fit
+    `WEIGHT_CACHE_BYTES`, so scoring one more result of a phase skips the draws."""
+    size = chunk_size if chunk_size is not None else default_chunk_size(n_cases, n_resamples)
+    key = (n_cases, n_resamples, seed, size)
+    cached = _COUNTS.get(key)
+    if cached is None:
+        cached = [_as_counts(resample_weights(indices, n_cases))
+                  for indices in bootstrap_indices(n_cases, n_resamples, seed, size)]
+        _COUNTS.put(key, cached)
+    for counts in cached:
+        yield counts.astype(np.float64)
+
+
+def _as_counts(weights: FloatArray) -> npt.NDArray[np.unsignedinteger]:
+    # A case is drawn about Poisson(1) times: uint8 in practice, wider only if ever needed.
+    top = int(weights.max()) if weights.size else 0
+    dtype = np.uint8 if top <= np.iinfo(np.uint8).max else np.uint32
+    return weights.astype(dtype)
 
 
 def resample_weights(indices: IntArray, n_cases: int) -> FloatArray:
@@ -420,11 +485,11 @@ def _bootstrap(
     """{name: (n_entries, n_resamples)} metric values over the paired resamples."""
     values = {name: np.empty((plan.n_entries, n_resamples)) for name in plan.names}
     done = 0
-    for indices in bootstrap_indices(n_cases, n_resamples, seed, chunk_size):
-        chunk = _evaluate(plan, resample_weights(indices, n_cases))
+    for weights in resample_weight_chunks(n_cases, n_resamples, seed, chunk_size):
+        chunk = _evaluate(plan, weights)
         for name, v in chunk.items():
             values[name][:, done : done + v.shape[1]] = v
-        done += indices.shape[0]
+        done += weights.shape[1]
     return values
 
 

@@ -17,9 +17,13 @@ from stats.ranking import (
     Board,
     EntryScores,
     Interval,
+    _CountCache,
     bootstrap_indices,
     metric_on_resamples,
     rank_entries,
+    resample_values,
+    resample_weight_chunks,
+    resample_weights,
 )
 from tests.scoring.test_metrics import SKLEARN, diabetes, tied_random
 
@@ -269,6 +273,37 @@ def test_bootstrap_indices_do_not_depend_on_chunking() -> None:
     np.testing.assert_array_equal(np.vstack(chunks), whole)
     assert whole.min() >= 0 and whole.max() < 50
     assert not np.array_equal(whole, np.vstack(list(bootstrap_indices(50, 9, seed=2))))
+
+
+def test_kept_resample_counts_equal_fresh_draws_and_repeat_values_exactly() -> None:
+    n, seed = 1500, 11
+    fresh = np.hstack([resample_weights(i, n) for i in bootstrap_indices(n, B, seed, 64)])
+    first = np.hstack(list(resample_weight_chunks(n, B, seed, 64)))
+    again = np.hstack(list(resample_weight_chunks(n, B, seed, 64)))
+    assert np.array_equal(first, fresh) and np.array_equal(again, fresh)
+    y, s = random_cases(n)
+    one = resample_values(y, s, None, ["auroc", "brier"], n_resamples=B, seed=seed)
+    two = resample_values(y, s, None, ["auroc", "brier"], n_resamples=B, seed=seed)
+    explicit = metric_on_resamples("auroc", y, s, np.vstack(list(bootstrap_indices(n, B, seed))))
+    assert all(np.array_equal(one[k], two[k]) for k in one)
+    assert np.array_equal(one["auroc"], explicit)
+
+
+def test_the_count_cache_keeps_to_its_byte_budget_dropping_the_oldest() -> None:
+    cache = _CountCache(budget=250)
+    cache.put((1,), [np.zeros(100, np.uint8)])
+    cache.put((2,), [np.zeros(100, np.uint8)])
+    cache.put((3,), [np.zeros(300, np.uint8)])  # over the budget alone: not kept
+    assert cache.get((3,)) is None and cache.get((1,)) is not None
+    cache.put((4,), [np.zeros(100, np.uint8)])  # (2,) is now the least recently used
+    assert cache.get((2,)) is None
+    assert cache.get((1,)) is not None and cache.get((4,)) is not None
+
+
+def random_cases(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(n)
+    y = rng.random(n) < 0.2
+    return y, np.round(rng.random(n), 2)  # rounded: ties too
 
 
 def test_nan_resamples_are_ignored_for_intervals_and_bayes_factors() -> None:
