@@ -193,6 +193,51 @@ def _collect_rows(reader: _Reader, width: int, max_rows: int,
 
 
 def _read_table(path: Path, limits: UploadLimits, error: type[SubmissionError]) -> _Table:
+    """The file's rows: at C speed when every row is valid (`_valid_table`), otherwise row
+    by row, naming each problem."""
+    with _open_csv(path, limits.max_predictions_bytes, error) as text:
+        table = _valid_table(text, limits.max_rows)
+    return table if table is not None else _checked_table(path, limits, error)
+
+
+def _valid_table(text: IO[str], max_rows: int) -> _Table | None:
+    """The table of a file whose every row is valid, read with C loops only (about a tenth
+    of the row-by-row time); None for any problem at all, which the row-by-row reader then
+    finds and names. Scores go through Python's own float(), so both accept the same text."""
+    try:
+        rows = list(csv.reader(text, strict=True))
+    except (csv.Error, UnicodeDecodeError):
+        return None
+    while rows and not rows[-1]:
+        rows.pop()  # trailing blank lines, which the row-by-row reader skips too
+    if len(rows) < 2 or len(rows) - 1 > max_rows:
+        return None
+    names = tuple(name.strip() for name in rows[0])
+    width = len(names)
+    if names not in _HEADERS or set(map(len, rows)) != {width}:
+        return None
+    columns = list(zip(*rows[1:], strict=True))
+    ids = columns[0]
+    index = dict(zip(ids, range(len(ids)), strict=True))
+    if len(index) != len(ids) or not all(map(str.strip, ids)):
+        return None
+    try:
+        scores = np.fromiter(map(float, columns[1]), dtype=np.float64, count=len(ids))
+    except ValueError:
+        return None
+    if not ((scores >= 0.0) & (scores <= 1.0)).all():  # NaN fails both comparisons
+        return None
+    table = _Table(index=index, labels=None if width == 2 else array("b"), seen=len(ids))
+    table.scores.frombytes(scores.tobytes())
+    if table.labels is not None:
+        if not set(columns[2]) <= _LABELS.keys():
+            return None  # " 1" is valid too: the row-by-row reader strips labels
+        table.labels.extend(map(_LABELS.__getitem__, columns[2]))
+    # `rows` stays empty: row numbers are kept for naming duplicates, and there are none.
+    return table
+
+
+def _checked_table(path: Path, limits: UploadLimits, error: type[SubmissionError]) -> _Table:
     with _open_csv(path, limits.max_predictions_bytes, error) as text:
         reader = csv.reader(text, strict=True)
         try:

@@ -29,6 +29,7 @@ from submissions.validation import (
     extract_bundle,
     read_predictions,
 )
+from submissions.validation import predictions as predictions_module
 
 IDS = ("a1", "a2", "a3", "a4")
 
@@ -94,6 +95,41 @@ def test_it_ignores_blank_lines(tmp_path: Path) -> None:
     text = rows([(i, "0.5") for i in IDS]) + "\n\n"
 
     assert read(write_csv(tmp_path, text)).ids == IDS
+
+
+@pytest.mark.parametrize("text", [
+    "id,score\na1, 0.5\na2,0.5 \na3,+.5\na4,1e-1\n",  # what float() accepts
+    "id,score\na1,1_0e-1\na2,0\na3,1\na4,0.000\n\n\n",
+    "\ufeffid,score,label\r\na1,0.1, 1\r\na2,0.2,0\r\na3,0.3,1 \r\na4,0.4,0\r\n",
+    "id,score,label\na2,0.9,1\na1,0.2,0\na4,0.6,1\na3,0.4,0\n",
+    'id,score\n"a1",0.5\na2,"0.25"\na3,0.5\na4,0.5',  # quoted fields, no final newline
+])
+def test_the_fast_and_the_row_by_row_reader_agree_on_valid_files(tmp_path: Path,
+                                                                  text: str) -> None:
+    path = write_csv(tmp_path, text)
+    fast = read(path)
+    with mock.patch.object(predictions_module, "_valid_table", return_value=None):
+        checked = read(path)
+    np.testing.assert_array_equal(fast.scores, checked.scores)
+    assert (fast.labels is None) == (checked.labels is None)
+    if fast.labels is not None:
+        np.testing.assert_array_equal(fast.labels, checked.labels)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", [
+    "id,score\na1,0.5\n\na2,0.5\na3,0.5\na4,0.5\n",  # a blank line inside
+    "id,score\na1,0.5\na1,0.5\na3,0.5\na4,0.5\n",
+    "id,score\na1,nan\na2,0.5\na3,0.5\na4,0.5\n",
+    "id,score\na1,1.5\na2,0.5\na3,0.5\na4,0.5\n",
+    "id,score\n ,0.5\na2,0.5\na3,0.5\na4,0.5\n",
+    "id,score,label\na1,0.5,2\na2,0.5,0\na3,0.5,0\na4,0.5,0\n",
+    "id,score\na1,0.5,x\na2,0.5\na3,0.5\na4,0.5\n",
+    "id;score\na1;0.5\n",
+    "id,score\n",
+])
+def test_the_fast_reader_leaves_every_problem_to_the_row_by_row_reader(
+        tmp_path: Path, text: str) -> None:
+    assert predictions_module._valid_table(io.StringIO(text), 10) is None
 
 
 # --- predictions: bad header, empty ----------------------------------------------------------
