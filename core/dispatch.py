@@ -9,10 +9,13 @@ seam.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import current_app
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 EVALUATE_SUBMISSION = "scoring.tasks.evaluate_submission"
 RECOMPUTE_LEADERBOARD = "leaderboards.tasks.recompute_leaderboard"
@@ -37,3 +40,19 @@ def refresh_leaderboard(phase_pk: int) -> None:
     """Recompute the phase's boards now, from data as of this moment (one hop, no delay;
     requests during a computation are coalesced by the task)."""
     send(RECOMPUTE_LEADERBOARD, phase_pk=phase_pk, requested_at=timezone.now().isoformat())
+
+
+def refresh_leaderboard_here(phase_pk: int) -> None:
+    """Recompute the phase's boards in this process, now: the scoring worker does so right
+    after storing a result, so the entry reaches the board without a queue hop (a
+    computation already running elsewhere takes the request over; the task coalesces).
+    Should computing here fail, the request is queued instead: the result stands."""
+    kwargs = {"phase_pk": phase_pk, "requested_at": timezone.now().isoformat()}
+    task = current_app.tasks.get(RECOMPUTE_LEADERBOARD)
+    if task is not None:
+        try:
+            task.run(**kwargs)
+            return
+        except Exception:
+            logger.exception("computing the boards of phase %s here failed; queued", phase_pk)
+    send(RECOMPUTE_LEADERBOARD, **kwargs)
