@@ -71,7 +71,7 @@ from challenges.models import Team  # noqa: E402
 from challenges.services import team_create, terms_accept  # noqa: E402
 from core.storage import private_path  # noqa: E402
 from demo.bundles import build_readmission_bundle, default_data_dir  # noqa: E402
-from heldout.celery import app  # noqa: E402
+from heldout.celery import app, freeze_startup_objects  # noqa: E402
 from leaderboards.models import LeaderboardSnapshot  # noqa: E402
 from leaderboards.services import leaderboard_refresh  # noqa: E402
 from scoring import vectors  # noqa: E402
@@ -304,6 +304,7 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     image = ensure_runtime_image()
     bundle, phase, user, team = setup()
+    freeze_startup_objects()  # what a worker process does at start (heldout.celery)
     inputs = private_path(phase.evaluation_set.inputs_dir)
     print(f"{bundle.n_test} hidden cases ({'synthetic' if bundle.synthetic else 'real'})")
     bare = statistics.median(bare_once(image, inputs) for _ in range(args.repeat))

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import before_task_publish, import_modules
+from celery.signals import (
+    before_task_publish,
+    import_modules,
+    worker_init,
+    worker_process_init,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heldout.settings")
 
@@ -28,3 +34,13 @@ def ensure_broker_folders() -> None:
 @before_task_publish.connect  # type: ignore[untyped-decorator]
 def _before_broker_use(**kwargs: object) -> None:
     ensure_broker_folders()
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def freeze_startup_objects(**kwargs: object) -> None:
+    """Move what start-up made (Django, numpy, the apps: about 200,000 objects that live as
+    long as the worker) out of the garbage collector's sight. Its full collections otherwise
+    walk them all in the middle of a scoring: reading 24,520 predictions took 0.10 s instead
+    of 0.045 s. Frozen in the parent before it forks, too, so children share those pages."""
+    gc.freeze()
