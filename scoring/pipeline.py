@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -362,10 +360,6 @@ def _store_result(
     evidence = matched_evidence(table, output.detections)
     if phase.is_detection and evidence is None:
         raise RuntimeError(f"detection phase {phase} has no lesions or no detections")
-    # The board's statistics need only the scores: drawn while the result is scored and
-    # stored (numpy releases the GIL in its loops), so the board follows sooner.
-    statistics = _background().submit(vectors.compute, phase, table, predictions.scores,
-                                      predictions.labels, evidence)
     scored = score_predictions(
         table, predictions.scores, predictions.labels,
         metrics=[phase.primary_metric, *phase.secondary_metrics], primary=phase.primary_metric,
@@ -394,7 +388,8 @@ def _store_result(
     # After the team has its result: the board's statistics for it, once, here where the
     # per-case scores live; then the board, here too (no queue hop).
     try:
-        _store_vectors(submission, statistics.result())
+        _store_vectors(submission, vectors.compute(phase, table, predictions.scores,
+                                                   predictions.labels, evidence))
     except Exception:  # the result stands; the board computes them itself (vectors.of_result)
         logger.exception("could not store the board statistics of submission %s", submission.pk)
     dispatch.refresh_leaderboard_here(phase.pk)
@@ -408,14 +403,3 @@ def _store_vectors(submission: Submission, statistics: dict[str, vectors.PartSta
         resamples=resamples, part_subgroups=part_subgroups,
         resample_key=vectors.stats_key(phase))
 
-
-_BACKGROUND: dict[int, ThreadPoolExecutor] = {}
-
-
-def _background() -> ThreadPoolExecutor:
-    """One thread per worker process for work that overlaps the scoring (made on first
-    use, per process id: a forked worker child makes its own)."""
-    pid = os.getpid()
-    if pid not in _BACKGROUND:
-        _BACKGROUND[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
-    return _BACKGROUND[pid]
