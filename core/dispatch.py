@@ -48,7 +48,7 @@ def refresh_leaderboard_here(phase_pk: int) -> None:
     computation already running elsewhere takes the request over; the task coalesces).
     Should computing here fail, the request is queued instead: the result stands."""
     kwargs = {"phase_pk": phase_pk, "requested_at": timezone.now().isoformat()}
-    task = current_app.tasks.get(RECOMPUTE_LEADERBOARD)
+    task = _registered(RECOMPUTE_LEADERBOARD)
     if task is not None:
         try:
             task.run(**kwargs)
@@ -56,3 +56,11 @@ def refresh_leaderboard_here(phase_pk: int) -> None:
         except Exception:
             logger.exception("computing the boards of phase %s here failed; queued", phase_pk)
     send(RECOMPUTE_LEADERBOARD, **kwargs)
+
+
+def _registered(name: str) -> Any:
+    """Task `name` of this process, importing the apps' task modules first if no worker
+    did (a worker imports them at start; a script calling the pipeline may not have)."""
+    if name not in current_app.tasks:
+        current_app.loader.import_default_modules()
+    return current_app.tasks.get(name)

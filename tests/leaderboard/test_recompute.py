@@ -55,6 +55,32 @@ def test_a_scored_result_asks_for_a_recomputation_at_once_in_one_hop(phase, queu
     assert datetime.fromisoformat(call.kwargs["kwargs"]["requested_at"]) >= before
 
 
+def test_the_scoring_worker_computes_the_board_itself_without_queueing(
+        phase, cast, queued, computations):
+    dispatch.refresh_leaderboard_here(phase.pk)  # what the pipeline calls after a result
+    assert computations.call_count == 1 and not queued.called
+    assert entries(phase)
+
+
+def test_a_board_that_fails_in_the_scoring_worker_is_queued_instead(phase, cast, queued):
+    with mock.patch("leaderboards.compute.recompute", autospec=True,
+                    side_effect=RuntimeError("database went away")):
+        dispatch.refresh_leaderboard_here(phase.pk)
+    (call,) = queued.call_args_list
+    assert call.kwargs["kwargs"]["phase_pk"] == phase.pk
+
+
+def test_a_request_during_a_computation_elsewhere_is_folded_into_it(phase, cast, queued,
+                                                                   computations):
+    lock, pending = services._keys(phase.pk)
+    cache.add(lock, "1")  # another process is computing this phase's boards
+    try:
+        dispatch.refresh_leaderboard_here(phase.pk)
+    finally:
+        cache.delete(lock)
+    assert computations.call_count == 0 and cache.get(pending)
+
+
 def test_a_burst_of_results_costs_one_recomputation(phase, cast, queued, computations):
     for _ in range(10):
         tasks.refresh_leaderboard(phase_pk=phase.pk)

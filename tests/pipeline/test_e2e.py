@@ -6,12 +6,16 @@ misbehave on the hidden lane only, which is where leaks would matter.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from django.conf import settings
 from django.urls import reverse
 from sklearn.metrics import roc_auc_score
 
+from core import dispatch
+from leaderboards.models import LeaderboardSnapshot
 from scoring.arrays import from_bytes
 from scoring.labels import load_labels
 from scoring.models import Run
@@ -44,11 +48,16 @@ def test_it_scores_a_bundle_and_matches_scikit_learn(
     synthetic_phase, team, alice, submit, runtime_image
 ):
     submission = submit(synthetic_phase, team, alice, AGE_MODEL)
-    evaluate(submission.pk)
+    with mock.patch("core.dispatch.send", autospec=True) as send:
+        evaluate(submission.pk)
     submission.refresh_from_db()
     assert submission.status == "succeeded", submission.error_message
     lanes = list(submission.runs.values_list("lane", flat=True))
     assert lanes == ["sanity", "hidden"]
+    # The board is computed right there in the scoring worker: no task queued for it.
+    board = LeaderboardSnapshot.objects.get(phase=synthetic_phase, board="public").payload
+    assert [entry["team"] for entry in board["entries"]] == ["Alpha"]
+    assert dispatch.RECOMPUTE_LEADERBOARD not in [c.args[0] for c in send.call_args_list]
     table = load_labels(synthetic_phase.evaluation_set)
     scores = from_bytes(submission.result.case_scores)
     ages = {row_id: age for row_id, age in _hidden_ages(synthetic_phase)}
