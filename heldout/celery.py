@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from celery.signals import (
 )
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heldout.settings")
+logger = logging.getLogger(__name__)
 
 app = Celery("heldout")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -34,6 +36,28 @@ def ensure_broker_folders() -> None:
 @before_task_publish.connect  # type: ignore[untyped-decorator]
 def _before_broker_use(**kwargs: object) -> None:
     ensure_broker_folders()
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def warm_open_phases(**kwargs: object) -> None:
+    """In the worker's parent, before it forks: the open phases' bootstrap draws
+    (scoring.vectors.warm), which its children then share. A failure only means the first
+    results draw them."""
+    from django.db import connections
+    from django.utils import timezone
+
+    from challenges.models import Phase
+    from scoring import vectors
+
+    now = timezone.now()
+    try:
+        drawn = vectors.warm(Phase.objects.filter(opens_at__lte=now, closes_at__gt=now)
+                             .select_related("evaluation_set"))
+        logger.info("drew the resamples of %s open board parts", drawn)
+    except Exception:
+        logger.exception("could not draw the open phases' resamples at start")
+    finally:
+        connections.close_all()  # children must not share the parent's connections
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]

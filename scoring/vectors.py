@@ -17,6 +17,7 @@ for B = 1000.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,11 @@ import numpy as np
 from challenges.models import Phase
 from scoring.aggregates import PartStats, part_stats
 from scoring.arrays import from_bytes
-from scoring.labels import LabelTable
+from scoring.cases import part_mask, parts
+from scoring.labels import LabelTable, load_labels
 from scoring.scores import Cases
 from stats.detection import Evidence
+from stats.ranking import resample_counts
 
 VERSION = 2  # 2: one array, rows in `_rows` order
 
@@ -95,3 +98,22 @@ def of_result(result: Any, phase: Phase, table: LabelTable | None) -> dict[str, 
     type(result).objects.filter(pk=result.pk).update(
         resamples=blob, part_subgroups=subgroups, resample_key=stats_key(phase))
     return stats
+
+
+def warm(phases: Iterable[Phase]) -> int:
+    """Draw the paired resamples of each phase's board parts into this process's cache (see
+    stats.ranking.resample_counts); returns how many parts were drawn. A worker's parent
+    process does this for the open phases before it forks, so its children share the
+    counts instead of each drawing them for its first result (about 0.6 s per part of
+    12,000 cases)."""
+    drawn = 0
+    for phase in phases:
+        if phase.evaluation_set is None or phase.evaluation_set.is_remote:
+            continue  # at data stations: the stations draw their own
+        table = load_labels(phase.evaluation_set)
+        for part in parts(table):
+            n_cases = int(part_mask(table, part).sum())
+            if n_cases:
+                resample_counts(n_cases, phase.bootstrap_resamples, phase.pk)
+                drawn += 1
+    return drawn

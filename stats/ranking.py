@@ -179,6 +179,15 @@ def resample_weight_chunks(
     """`resample_weights` of each chunk of `bootstrap_indices(n_cases, n_resamples, seed,
     chunk_size)`, in order; drawn once per process and kept as counts while they fit
     `WEIGHT_CACHE_BYTES`, so scoring one more result of a phase skips the draws."""
+    for counts in resample_counts(n_cases, n_resamples, seed, chunk_size):
+        yield counts.astype(np.float64)
+
+
+def resample_counts(
+    n_cases: int, n_resamples: int, seed: int, chunk_size: int | None = None
+) -> list[npt.NDArray[np.unsignedinteger]]:
+    """The counts behind `resample_weight_chunks`, from this process's cache (drawn and kept
+    there first if missing); calling it once warms the cache."""
     size = chunk_size if chunk_size is not None else default_chunk_size(n_cases, n_resamples)
     key = (n_cases, n_resamples, seed, size)
     cached = _COUNTS.get(key)
@@ -186,8 +195,7 @@ def resample_weight_chunks(
         cached = [_as_counts(resample_weights(indices, n_cases))
                   for indices in bootstrap_indices(n_cases, n_resamples, seed, size)]
         _COUNTS.put(key, cached)
-    for counts in cached:
-        yield counts.astype(np.float64)
+    return cached
 
 
 def _as_counts(weights: FloatArray) -> npt.NDArray[np.unsignedinteger]:

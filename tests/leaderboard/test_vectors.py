@@ -72,3 +72,32 @@ def test_a_new_result_costs_one_entrys_bootstrap(phase, cast, add_result, model_
     assert bootstrap.call_count == 2
     stored = Result.objects.get(submission=newcomer)
     assert stored.resample_key == vectors.stats_key(phase) and stored.resamples
+
+
+def test_a_worker_draws_the_open_phases_resamples_before_its_first_result(
+        transactional_db, phase) -> None:  # type: ignore[no-untyped-def]
+    # phase: the readmission bundle's, open now (public and private parts)
+    from django.db import connection
+    from django.utils import timezone
+
+    from heldout.celery import warm_open_phases
+    from scoring.labels import load_labels
+    from stats import ranking
+
+    ranking._COUNTS.clear()
+    assert phase.is_open(timezone.now())
+    warm_open_phases()  # what the worker's parent does at start, before it forks
+    assert connection.connection is None  # its children must not share its connection
+    table = load_labels(phase.evaluation_set)
+    with mock.patch("stats.ranking.bootstrap_indices", side_effect=AssertionError("drawn")):
+        stats = vectors.compute(phase, table, np.linspace(0, 1, table.y.size), None)
+    assert set(stats) == {"public", "private"}
+
+
+def test_warming_skips_phases_without_central_cases(phase) -> None:
+    from stats import ranking
+
+    ranking._COUNTS.clear()
+    phase.evaluation_set = None
+    assert vectors.warm([phase]) == 0
+    assert ranking._COUNTS.get((1, 1, 1, 1)) is None and not ranking._COUNTS._items
