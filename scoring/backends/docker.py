@@ -10,8 +10,10 @@ only of `spec.env` plus HELDOUT_INPUT/HELDOUT_OUTPUT, json-file logs capped on t
 size (the model gets ENOSPC). A tmpfs lives only while some container has it mounted, so a tiny
 "keeper" container (runtime image, `sleep infinity`, same lock-down) holds it mounted while the
 model runs; afterwards the files are streamed out of the keeper with `get_archive` and the
-model container, keeper and volume are removed. Resource names, all labelled `heldout.run`:
-`<name>` (model), `<name>-keeper`, `<name>-output` (volume).
+model container, keeper and volume are removed. The keeper starts alongside the model, not
+before it; the engine's timestamps then prove it was up before the model exited (see
+`_check_held`), else the run is made again with the keeper started first. Resource names,
+all labelled `heldout.run`: `<name>` (model), `<name>-keeper`, `<name>-output` (volume).
 
 Paths in a RunSpec are paths on the engine's host (bind mounts), and must be readable by
 uid 65534.
@@ -127,7 +129,7 @@ class DockerBackend(Backend):
             self._refuse_name_in_use(client, spec.name)
             try:
                 with _engine_errors(f"running {spec.name}"):
-                    result = self._run_sandboxed(client, spec)
+                    result = self._run_held(client, spec)
             except BaseException:
                 _remove_or_raise(client, spec.name)  # before a retry reuses the name
                 raise
@@ -221,7 +223,18 @@ class DockerBackend(Backend):
             if _exists(client.volumes, name + VOLUME_SUFFIX):
                 raise BackendError(f"the output volume of run {name} already exists")
 
-    def _run_sandboxed(self, client: Any, spec: RunSpec) -> RunResult:
+    def _run_held(self, client: Any, spec: RunSpec) -> RunResult:
+        """The run with its keeper started alongside the model; in the rare case the keeper
+        came up only after the model had exited (a model that ends at once on a loaded
+        engine), its /output may have been emptied: the run is made again, keeper first."""
+        try:
+            return self._run_sandboxed(client, spec, keeper_first=False)
+        except _OutputNotHeld as lost:
+            logger.warning("%s; running %s again with the keeper up first", lost, spec.name)
+            _remove_or_raise(client, spec.name)
+            return self._run_sandboxed(client, spec, keeper_first=True)
+
+    def _run_sandboxed(self, client: Any, spec: RunSpec, *, keeper_first: bool) -> RunResult:
         volume = client.volumes.create(
             name=spec.name + VOLUME_SUFFIX,
             driver="local",
@@ -229,18 +242,23 @@ class DockerBackend(Backend):
             labels=_labels(spec.name, "output"),
         )
         # create + start, never containers.run(): that would try to pull a missing image. The
-        # keeper starts (holding the tmpfs mounted) while the model container is created.
+        # keeper starts (to hold the tmpfs mounted) while the model container is created and,
+        # unless `keeper_first`, started: then `_check_held` proves it held /output in time.
         keeper_started = _pool().submit(_start, client, self._keeper_config(spec, volume.name))
         try:
             container = client.containers.create(**_model_config(client, spec, volume.name))
+            if keeper_first:
+                keeper_started.result()
+            started = time.monotonic()
+            container.start()
+            timed_out = _wait_or_kill(container, spec.limits.seconds)
+            duration = time.monotonic() - started
         finally:
             keeper = keeper_started.result()
-        started = time.monotonic()
-        container.start()
-        timed_out = _wait_or_kill(container, spec.limits.seconds)
-        duration = time.monotonic() - started
         container.reload()
         state = container.attrs["State"]
+        if not keeper_first:
+            _check_held(keeper, state)
         exit_code = None if timed_out else int(state["ExitCode"])
         log_tail = _log_tail(container, spec.limits.log_bytes)
         too_large = _collect_output(keeper, spec.output_dir, spec.limits.output_mb)
@@ -270,6 +288,32 @@ class DockerBackend(Backend):
             "detach": True,
             **_LOCKDOWN,
         }
+
+
+class _OutputNotHeld(BackendError):
+    """The keeper was not up before the model exited: /output may have been emptied."""
+
+
+def _check_held(keeper: Any, model_state: Mapping[str, Any]) -> None:
+    """Raise _OutputNotHeld unless the keeper was running before the model exited.
+
+    The engine mounts a volume's tmpfs when the first container using it starts and
+    unmounts it (its files gone) when the last one stops. The keeper's mount precedes its
+    StartedAt, and the model's unmount follows its FinishedAt (both stamped by the engine),
+    so keeper StartedAt < model FinishedAt proves /output was never unmounted; otherwise
+    the model's output is never judged."""
+    keeper.reload()
+    keeper_up = keeper.attrs["State"].get("StartedAt", "")
+    if not (keeper.status == "running" and _instant(keeper_up) < _instant(
+            model_state.get("FinishedAt", ""))):
+        raise _OutputNotHeld(f"the /output keeper {keeper.name} was not up before the model "
+                             "exited")
+
+
+def _instant(stamp: str) -> tuple[str, int]:
+    """An engine timestamp (RFC 3339, UTC, 0-9 fraction digits) as a sortable pair."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return whole, int(fraction.ljust(9, "0")[:9] or 0)
 
 
 def _load_error(exc: Exception, archive_error: Exception | None) -> Exception:

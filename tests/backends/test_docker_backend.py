@@ -194,6 +194,37 @@ def test_it_still_scores_a_normal_model_after_the_hostile_ones(run_model, input_
     assert len(predictions) == len(_ids(input_dir))
 
 
+def test_a_model_that_exits_before_its_keeper_is_up_is_run_again_keeper_first(
+        run_model, monkeypatch, caplog):
+    # The keeper's start is held back until the model has surely exited, so its /output
+    # tmpfs was unmounted (emptied) in between: the run must not be judged on it.
+    from scoring.backends import docker as docker_backend
+
+    real_start, delays = docker_backend._start, [4.0]
+
+    def late_start(client, config):  # type: ignore[no-untyped-def]
+        time.sleep(delays.pop() if delays else 0)
+        return real_start(client, config)
+
+    monkeypatch.setattr(docker_backend, "_start", late_start)
+    outcome = run_model("exit3")  # writes predictions.csv, exits at once
+    assert outcome.result.exit_code == 3
+    assert (outcome.output_dir / "predictions.csv").read_text() == "id,score\n1,0.5\n"
+    assert "was not up before the model exited" in caplog.text
+
+
+@pytest.mark.parametrize(("earlier", "later"), [
+    ("2026-12-01T03:09:56.1Z", "2026-12-01T03:09:56.123456789Z"),
+    ("2026-12-01T03:09:56Z", "2026-12-01T03:09:56.000000001Z"),
+    ("2026-12-01T03:09:56.99Z", "2026-12-01T03:09:57Z"),
+    ("0001-01-01T00:00:00Z", "2026-12-01T03:09:56Z"),  # the engine's "never"
+])
+def test_engine_timestamps_order_whatever_their_fraction_digits(earlier, later):
+    from scoring.backends.docker import _instant
+
+    assert _instant(earlier) < _instant(later)
+
+
 # -- engine errors, names, orphans ---------------------------------------------------------
 
 
