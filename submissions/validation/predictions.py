@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, NoReturn, Protocol
 
 import numpy as np
 
@@ -291,17 +291,10 @@ def read_predictions(
     if len(expected_set) != len(expected):
         raise ValueError("expected_ids contains duplicates")  # organiser data bug, not a team's
     table = _read_table(path, limits, InvalidPredictions)
-    extra = [ident for ident in table.index if ident not in expected_set]
-    missing = [ident for ident in expected if ident not in table.index]
-    parts = [
-        _duplicates_message(table),
-        _id_set_message(len(extra), extra, "not part of this evaluation set"),
-        _id_set_message(len(missing), missing, "missing"),
-    ]
-    message = " ".join(part for part in parts if part)
-    if message:
-        raise InvalidPredictions(message)
-    order = np.fromiter((table.index[i] for i in expected), dtype=np.intp, count=len(expected))
+    if table.duplicates or table.index.keys() != expected_set:  # one C-level comparison
+        _raise_id_problems(table, expected, expected_set)
+    order = np.fromiter(map(table.index.__getitem__, expected), dtype=np.intp,
+                        count=len(expected))
     scores = np.frombuffer(table.scores, dtype=np.float64)[order]
     scores.flags.writeable = False
     labels = None
@@ -309,3 +302,15 @@ def read_predictions(
         labels = np.frombuffer(table.labels, dtype=np.int8)[order]
         labels.flags.writeable = False
     return Predictions(ids=expected, scores=scores, labels=labels)
+
+
+def _raise_id_problems(table: _Table, expected: tuple[str, ...],
+                       expected_set: set[str]) -> NoReturn:
+    extra = [ident for ident in table.index if ident not in expected_set]
+    missing = [ident for ident in expected if ident not in table.index]
+    parts = [
+        _duplicates_message(table),
+        _id_set_message(len(extra), extra, "not part of this evaluation set"),
+        _id_set_message(len(missing), missing, "missing"),
+    ]
+    raise InvalidPredictions(" ".join(part for part in parts if part))
