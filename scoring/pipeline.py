@@ -402,4 +402,3 @@ def _store_vectors(submission: Submission, statistics: dict[str, vectors.PartSta
     Result.objects.filter(submission=submission).update(
         resamples=resamples, part_subgroups=part_subgroups,
         resample_key=vectors.stats_key(phase))
-

@@ -116,6 +116,16 @@ def test_the_fast_and_the_row_by_row_reader_agree_on_valid_files(tmp_path: Path,
         np.testing.assert_array_equal(fast.labels, checked.labels)  # type: ignore[arg-type]
 
 
+def test_files_too_large_to_hold_whole_are_streamed_row_by_row(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    path = write_csv(tmp_path, rows([(i, "0.5") for i in IDS]))
+    monkeypatch.setattr(predictions_module, "FAST_READ_BYTES", path.stat().st_size - 1)
+    with mock.patch.object(predictions_module, "_checked_table",
+                           wraps=predictions_module._checked_table) as streamed:
+        assert read(path).ids == IDS
+    assert streamed.called
+
+
 @pytest.mark.parametrize("text", [
     "id,score\na1,0.5\n\na2,0.5\na3,0.5\na4,0.5\n",  # a blank line inside
     "id,score\na1,0.5\na1,0.5\na3,0.5\na4,0.5\n",
@@ -129,7 +139,9 @@ def test_the_fast_and_the_row_by_row_reader_agree_on_valid_files(tmp_path: Path,
 ])
 def test_the_fast_reader_leaves_every_problem_to_the_row_by_row_reader(
         tmp_path: Path, text: str) -> None:
-    assert predictions_module._valid_table(io.StringIO(text), 10) is None
+    path = write_csv(tmp_path, text)
+    with path.open(newline="") as handle:
+        assert predictions_module._valid_table(handle, 10) is None
 
 
 # --- predictions: bad header, empty ----------------------------------------------------------
