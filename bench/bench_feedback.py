@@ -1,4 +1,4 @@
-"""Fast feedback, measured against bare `docker run` in this one process (issue #14):
+"""Fast feedback, measured against bare `docker run` in the same bench run (issue #14):
 
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/bench_feedback.py
 
