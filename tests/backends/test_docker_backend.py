@@ -21,7 +21,9 @@ import pandas as pd
 import pytest
 
 from demo.examples import example_module
+from scoring.backends import docker as docker_backend
 from scoring.backends.base import BackendError, InvalidImage, Limits, RunSpec
+from scoring.backends.docker import _instant
 from scoring.backends.local import LocalProcessBackend
 
 from .conftest import (
@@ -198,8 +200,6 @@ def test_a_model_that_exits_before_its_keeper_is_up_is_run_again_keeper_first(
         run_model, monkeypatch):
     # The keeper's start is held back until the model has surely exited, so its /output
     # tmpfs was unmounted (emptied) in between: the run must not be judged on it.
-    from scoring.backends import docker as docker_backend
-
     real_start, delays, keepers = docker_backend._start, [4.0], []
 
     def late_start(client, config):  # type: ignore[no-untyped-def]
@@ -221,8 +221,6 @@ def test_a_model_that_exits_before_its_keeper_is_up_is_run_again_keeper_first(
     ("0001-01-01T00:00:00Z", "2026-12-01T03:09:56Z"),  # the engine's "never"
 ])
 def test_engine_timestamps_order_whatever_their_fraction_digits(earlier, later):
-    from scoring.backends.docker import _instant
-
     assert _instant(earlier) < _instant(later)
 
 
