@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from challenges.models import EvaluationSet, Station
+from core.text import StorableTextField
 from submissions.models import Submission
 
 
@@ -26,8 +27,9 @@ class Run(models.Model):
     timed_out = models.BooleanField(default=False)
     oom_killed = models.BooleanField(default=False)
     error_class = models.CharField(max_length=30, blank=True)
-    error_message = models.TextField(blank=True)
-    log_tail = models.TextField(blank=True)
+    # what the model chose (its log, messages quoting its output): stored whatever it holds
+    error_message = StorableTextField(blank=True)
+    log_tail = StorableTextField(blank=True)
     duration_s = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     detections = models.JSONField(

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from challenges.models import Phase, Team
+from core.text import StorableTextField
 
 # A note is a reminder for the team, not documentation: short enough for a table cell.
 NOTE_MAX_LENGTH = 500
@@ -54,7 +55,7 @@ class Submission(models.Model):
         max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
     error_class = models.CharField(max_length=30, choices=ErrorClass.choices, blank=True)
-    error_message = models.TextField(blank=True, help_text="Shown to the team.")
+    error_message = StorableTextField(blank=True, help_text="Shown to the team.")
     failed_lane = models.CharField(
         max_length=10, blank=True, choices=[("upload", "Upload"), ("sanity", "Sanity run"),
                                             ("hidden", "Hidden data")],
