@@ -8,10 +8,18 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.urls import path
 
 from challenges import admin_views, lifecycle, selectors, stations
-from challenges.admin_scoping import OrganiserScopedAdmin, OrganiserScopedInline, organised
+from challenges.admin_scoping import (
+    OrganiserScopedAdmin,
+    OrganiserScopedInline,
+    ScopedActions,
+    may_accept,
+    organised,
+    stations_of,
+)
 from challenges.exceptions import BundleError
 from challenges.models import (
     METRIC_CHOICES,
@@ -139,7 +147,7 @@ class ChallengeAdmin(OrganiserScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
         challenge = Challenge.objects.filter(pk=object_id).first() if object_id.isdigit() else None
         extra = {**(extra_context or {})}
-        if challenge is not None:
+        if challenge is not None and self.has_view_permission(request, challenge):
             extra["publish_problems"] = lifecycle.publish_problems(challenge=challenge)
         return super().change_view(request, object_id, form_url, extra)
 
@@ -327,6 +335,12 @@ class PublicFileAdmin(OrganiserScopedAdmin):
                      target=f"publicfile:{obj.pk}", data={"name": obj.name})
         super().delete_model(request, obj)
 
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        # The "delete selected" action: audited file by file, as the delete page is.
+        with transaction.atomic():
+            for obj in queryset.select_related("challenge"):
+                self.delete_model(request, obj)
+
 
 class MembershipInline(OrganiserScopedInline, admin.TabularInline):
     model = Membership
@@ -396,7 +410,8 @@ class AuditEventAdmin(OrganiserScopedAdmin):
 
 
 def _sees_stations(request: Any) -> bool:
-    """Superusers, and staff who organise a challenge (any challenge may use a station)."""
+    """Superusers, and staff who organise a challenge (the list then shows the stations
+    their challenges use or that serve them: `stations_of`)."""
     return bool(request.user.is_superuser or (request.user.is_staff and
                                               organised(request).exists()))
 
@@ -412,7 +427,7 @@ class StationDatasetInline(admin.TabularInline):
         return False
 
     def has_view_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return _sees_stations(request)
+        return self.admin_site.get_model_admin(Station).has_view_permission(request, obj)
 
     @admin.display(description="Fingerprint")
     def fingerprint_summary(self, obj: StationDataset) -> str:
@@ -424,10 +439,11 @@ class StationDatasetInline(admin.TabularInline):
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin):
+class StationAdmin(ScopedActions, admin.ModelAdmin):
     """Stations are registered with `manage.py station_add NAME` (the token is shown once,
-    on the server's console); here organisers see them, their datasets and last contact.
-    A dataset whose fingerprint changed is flagged (`changed_at`) and audited."""
+    on the server's console); here organisers see the stations of their challenges, their
+    datasets and last contact. A dataset whose fingerprint changed is flagged (`changed_at`)
+    and audited; who may accept it: admin_scoping.may_accept."""
 
     list_display = ["name", "last_contact_at", "created_at", "n_datasets", "changed",
                     "allowed_challenges"]
@@ -437,19 +453,34 @@ class StationAdmin(admin.ModelAdmin):
     actions = ["accept_changes"]
 
     @admin.action(description="Accept the changed fingerprints of these stations' datasets "
-                  "(their jobs run again)")
+                  "(their jobs run again)", permissions=["accept"])
     def accept_changes(self, request, queryset):  # type: ignore[no-untyped-def]
         changed = list(StationDataset.objects.filter(
             station__in=queryset, changed_at__isnull=False).select_related("station"))
-        for dataset in changed:
+        mine = [d for d in changed if may_accept(request, d)]
+        for dataset in mine:
             stations.dataset_accept(dataset=dataset, actor=request.user)
-        messages.info(request, f"{len(changed)} dataset(s) accepted.")
+        messages.info(request, f"{len(mine)} dataset(s) accepted.")
+        refused = [str(d) for d in changed if d not in mine]
+        if refused:  # a shared station: the others' datasets stay flagged for them
+            messages.error(request, "Not accepted: " + ", ".join(refused) + ". Only a "
+                           "superuser, or the organisers of every challenge that uses a "
+                           "dataset (one of them served by the station), accept its new "
+                           "fingerprint.")
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        return super().get_queryset(request).filter(pk__in=stations_of(request).values("pk"))
+
+    def has_accept_permission(self, request):  # type: ignore[no-untyped-def]
+        return _sees_stations(request)  # each dataset is checked in the action
 
     def has_module_permission(self, request):  # type: ignore[no-untyped-def]
         return _sees_stations(request)
 
     def has_view_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return _sees_stations(request)
+        if not _sees_stations(request):
+            return False
+        return obj is None or stations_of(request).filter(pk=obj.pk).exists()
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

@@ -56,7 +56,7 @@ class SubmissionAdmin(OrganiserScopedAdmin):
     actions = ["rescore"]
     inlines = [RunInline, StationJobInline]
 
-    @admin.action(description="Re-score the selected submissions")
+    @admin.action(description="Re-score the selected submissions", permissions=["change"])
     def rescore(self, request, queryset):  # type: ignore[no-untyped-def]
         queued = sum(submission_rescore(submission=s, actor=request.user) for s in queryset)
         skipped = queryset.count() - queued
