@@ -146,6 +146,12 @@ PRIVATE_ROOT = Path(env_str("HELDOUT_PRIVATE_ROOT") or VAR_DIR / "private")
 
 SESSION_COOKIE_SECURE = not DEBUG and env_bool("HELDOUT_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Set only where a reverse proxy is the one way in and overwrites X-Forwarded-Proto and
+# X-Forwarded-For (docker/compose.yml's nginx): the scheme (https links, CSRF's Referer check)
+# and the throttles' client address are then taken from it. Elsewhere both headers are the
+# client's own words and are ignored (gunicorn's own scheme handling is off too).
+HELDOUT_BEHIND_PROXY = env_bool("HELDOUT_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HELDOUT_BEHIND_PROXY else None
 
 # --- Celery and the cache ---------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -250,6 +256,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # The client's address for the throttles: the proxy's X-Forwarded-For, else the peer.
+    "NUM_PROXIES": 1 if HELDOUT_BEHIND_PROXY else 0,
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "accounts.throttling.AnonThrottle",
