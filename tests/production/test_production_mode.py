@@ -8,25 +8,28 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 import redis
 import requests
-from psycopg import sql
 
 from tests.bundles import phase_spec, write_bundle
 from tests.conftest import REPO
 from tests.pipeline.conftest import AGE_MODEL, containers_named, make_bundle_zip, volumes_named
+from tests.production.stack import (
+    Processes,
+    free_port,
+    fresh_database,
+    gunicorn_argv,
+    manage,
+    production_environment,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -63,19 +66,8 @@ def runtime_image() -> str:
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
-    """A fresh database on the suite's PostgreSQL server, dropped afterwards."""
-    suite = urlsplit(os.environ.get("DATABASE_URL", ""))
-    assert suite.scheme in ("postgres", "postgresql"), "set DATABASE_URL to PostgreSQL"
-    name = f"heldout_prod_{secrets.token_hex(4)}"
-    server = suite._replace(path="/postgres").geturl()
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield suite._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                         .format(sql.Identifier(name)))
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -95,102 +87,18 @@ def redis_urls() -> Iterator[tuple[str, str]]:
 def production_env(
     tmp_path: Path, database_url: str, redis_urls: tuple[str, str]
 ) -> dict[str, str]:
-    inherited = {key: value for key, value in os.environ.items()
-                 if not key.startswith(("HELDOUT_", "DJANGO_", "CELERY_"))
-                 and key not in ("DATABASE_URL", "REDIS_URL")}
-    return {
-        **inherited,
-        "DJANGO_SETTINGS_MODULE": "heldout.settings",  # not the suite's test settings
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "HELDOUT_SECURE_COOKIES": "0",  # plain HTTP on localhost
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_urls[0],
-        "HELDOUT_CACHE_URL": redis_urls[1],
-        "HELDOUT_VAR_DIR": str(tmp_path / "var"),
-        "HELDOUT_PRIVATE_ROOT": str(tmp_path / "private"),
-        # Our own container names, so neither our sweeper nor another run's touches the other's.
-        "HELDOUT_CONTAINER_PREFIX": f"heldout-prod-{secrets.token_hex(3)}-",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, f"manage.py {args[0]}:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-class Processes:
-    """Long-running processes, each in its own process group with its output in a file."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs = env, logs
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-        logs.mkdir(parents=True, exist_ok=True)
-
-    def start(self, name: str, *argv: str) -> None:
-        with (self.logs / f"{name}.log").open("wb") as out:
-            self.running[name] = subprocess.Popen(
-                argv, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def assert_alive(self) -> None:
-        dead = {name: self.log(name) for name, proc in self.running.items()
-                if proc.poll() is not None}
-        assert not dead, dead
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        """TERM to each main process, as `docker stop` does (gunicorn and Celery then stop
-        their own children gracefully), then KILL whatever is left in its process group."""
-        for proc in self.running.values():
-            proc.terminate()
-        for proc in self.running.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass  # killed below
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass  # the whole group is gone
-            proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return production_environment(folder=tmp_path, database_url=database_url,
+                                  redis_url=redis_urls[0], cache_url=redis_urls[1])
 
 
 def start_services(processes: Processes, port: int, var_dir: Path) -> None:
     """The commands of docker/compose.yml."""
     celery = [sys.executable, "-m", "celery", "-A", "heldout", "--quiet"]
-    processes.start("web", sys.executable, "-m", "gunicorn", "-c", "docker/gunicorn.conf.py",
-                    "--bind", f"127.0.0.1:{port}", "--workers", "2", "heldout.wsgi")
+    processes.start("web", *gunicorn_argv(port))
     processes.start("worker", *celery, "worker", "-Q", "scoring,default", "--concurrency", "1",
                     "--prefetch-multiplier", "1", "--loglevel", "INFO")
     processes.start("beat", *celery, "beat", "--loglevel", "INFO",
                     "--schedule", str(var_dir / "celerybeat-schedule"))
-
-
-def wait_healthy(base: str, processes: Processes) -> dict[str, object]:
-    deadline = time.monotonic() + 60
-    while True:
-        processes.assert_alive()
-        try:
-            response = requests.get(f"{base}/healthz", timeout=10)
-            if response.status_code == 200:
-                return response.json()  # type: ignore[no-any-return]
-        except requests.ConnectionError:
-            pass  # gunicorn is still starting
-        assert time.monotonic() < deadline, "no healthy /healthz within 60 s"
-        time.sleep(0.5)
 
 
 def wait_final(base: str, token: str, uid: str) -> dict[str, object]:
