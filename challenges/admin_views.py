@@ -38,6 +38,7 @@ from challenges import lifecycle, selectors
 from challenges.exceptions import BundleError, ChallengeError, NotReady
 from challenges.models import Challenge, Phase
 from core import dispatch
+from core.audit import latest_checkpoint
 from core.models import AuditEvent
 from core.storage import private_root
 
@@ -165,9 +166,13 @@ def dashboard_view(model_admin: Any, request: HttpRequest, object_id: str) -> Ht
                                             args=[challenge.pk]) + "#try")
     events = AuditEvent.objects.filter(challenge_id=challenge.pk).order_by("-id")[:20]
     sets = challenge.evaluation_sets.order_by("name")
+    # The whole trail's last signed checkpoint, for organisers to note down: a copy of the
+    # head outside the platform that no one with the database can change.
+    checkpoint, checkpoint_problem = latest_checkpoint()
     return TemplateResponse(request, "admin/challenges/challenge/dashboard.html", _context(
         model_admin, request, challenge=challenge, original=challenge, form=form,
-        events=events, sets=sets, workers=worker_health(),
+        events=events, sets=sets, workers=worker_health(), checkpoint=checkpoint,
+        checkpoint_problem=checkpoint_problem,
         problems=lifecycle.publish_problems(challenge=challenge),
         title=f"Dashboard: {challenge.title}"))
 

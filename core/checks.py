@@ -3,17 +3,21 @@ adds the deployment ones). The container backend and the Docker engine are check
 `scoring/checks.py`, next to the code that uses them.
 
 IDs: heldout.E001 (DEBUG on in a deployment), heldout.E002 (hidden data where static or media
-files are served from).
+files are served from), heldout.E003 (the audit key is weak, shared or readable by others),
+heldout.E004 (audit checkpoints cannot be written).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
+
+MIN_AUDIT_KEY = 32
 
 
 @register(Tags.security, deploy=True)
@@ -24,6 +28,49 @@ def check_debug_off(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
         return []
     return [Error("DEBUG is on.", hint="Set DJANGO_DEBUG=0 in production.",
                   id="heldout.E001")]
+
+
+@register(Tags.security, deploy=True)
+def check_audit_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    # Settings already refuse to start without a key when DEBUG is off; this also catches a
+    # key file others may read (whoever reads it can sign a rewritten trail).
+    key = str(getattr(settings, "HELDOUT_AUDIT_KEY", "") or "")
+    problem = ""
+    if len(key) < MIN_AUDIT_KEY:
+        problem = f"HELDOUT_AUDIT_KEY is missing or shorter than {MIN_AUDIT_KEY} characters."
+    elif key == settings.SECRET_KEY:
+        problem = "HELDOUT_AUDIT_KEY is the SECRET_KEY: rotating sessions would break the trail."
+    elif _readable_by_others(getattr(settings, "HELDOUT_AUDIT_KEY_FILE", None)):
+        problem = f"HELDOUT_AUDIT_KEY_FILE ({settings.HELDOUT_AUDIT_KEY_FILE}) is readable by "
+        problem += "other users."
+    if not problem:
+        return []
+    return [Error(problem, hint="Give the audit trail its own key of 32+ random characters "
+                  "(secrets.token_urlsafe(32)), in the environment or a file of mode 0600.",
+                  id="heldout.E003")]
+
+
+def _readable_by_others(path: str | None) -> bool:
+    return path is not None and os.path.exists(path) and bool(os.stat(path).st_mode & 0o077)
+
+
+@register(Tags.security, deploy=True)
+def check_audit_checkpoints_writable(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    # A checkpoint that cannot be written fails only inside beat's task: say so at start-up.
+    path = Path(settings.HELDOUT_AUDIT_CHECKPOINT_FILE)
+    if _appendable(path):
+        return []
+    return [Error(f"The audit checkpoint file {path} cannot be written.",
+                  hint="Point HELDOUT_AUDIT_CHECKPOINT_FILE at a writable place outside the "
+                       "database (it defaults to $HELDOUT_VAR_DIR/audit-checkpoints.jsonl).",
+                  id="heldout.E004")]
+
+
+def _appendable(path: Path) -> bool:
+    if path.exists():
+        return path.is_file() and os.access(path, os.W_OK)
+    folder = next(parent for parent in path.parents if parent.exists())  # "/" exists
+    return folder.is_dir() and os.access(folder, os.W_OK)
 
 
 # Not deploy-only: hidden data served as a static file would leak in development too.

@@ -3,14 +3,19 @@
 Tamper-evident: each event stores the sha256 of the event before it (`prev_hash`) and its
 own `hash` over a canonical serialisation of its fields and `prev_hash`, so editing, removing
 or inserting an event breaks the chain (`manage.py audit_verify` finds the first break).
-The database itself refuses UPDATE and DELETE on the table (triggers added by a migration,
-on PostgreSQL and SQLite). Events name people and challenges by id (and the actor by name)
-rather than by foreign key, so deleting a user or a challenge never rewrites history.
+The hash alone has no secret: whoever can write the table can recompute it. So each event
+also carries a `signature`, HMAC-SHA256 of its hash with HELDOUT_AUDIT_KEY, a key that is
+never in the database; and signed checkpoints of the head are written outside it
+(core.audit), so a removed tail or a truncation shows too.
+The database itself refuses UPDATE, DELETE and TRUNCATE on the table (triggers added by
+migrations, on PostgreSQL and SQLite). Events name people and challenges by id (and the actor
+by name) rather than by foreign key, so deleting a user or a challenge never rewrites history.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +40,12 @@ def event_hash(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def event_signature(*, key: str, hash: str) -> str:
+    """HMAC-SHA256 of an event's hash: the hash covers every field and the link to the event
+    before, so one short HMAC per event signs its content and its place in the chain."""
+    return hmac.new(key.encode(), hash.encode(), hashlib.sha256).hexdigest()
+
+
 class AuditEvent(models.Model):
     """Append-only, hash-chained record of every access to hidden data, every score release
     and board publication, re-scores, imports, organisers' edits, team changes, token use."""
@@ -48,6 +59,7 @@ class AuditEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64, default=GENESIS)
     hash = models.CharField(max_length=64, db_index=True, default="")
+    signature = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-at", "-id"]

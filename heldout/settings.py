@@ -7,6 +7,8 @@ PostgreSQL and Redis. Bad values stop start-up (heldout.env raises ImproperlyCon
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -23,6 +25,57 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for development).")
     SECRET_KEY = "development-only-not-secret"
+
+
+def _audit_key() -> str:
+    """The audit trail's signing key (HMAC-SHA256 of every event and checkpoint). Kept apart
+    from SECRET_KEY, so rotating sessions never breaks the trail, and never in the database,
+    so whoever can write the database cannot sign what they wrote."""
+    key = env_str("HELDOUT_AUDIT_KEY") or ""
+    key_file = env_str("HELDOUT_AUDIT_KEY_FILE")
+    if not key and key_file:
+        try:
+            key = Path(key_file).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(
+                f"HELDOUT_AUDIT_KEY_FILE={key_file!r} cannot be read: {error}") from None
+    if not key and DEBUG:
+        key = _development_audit_key(VAR_DIR / "audit.key")
+    if not key:
+        raise ImproperlyConfigured(
+            "Set HELDOUT_AUDIT_KEY or HELDOUT_AUDIT_KEY_FILE (or DJANGO_DEBUG=1 for "
+            "development): the key that signs the audit trail, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'.")
+    if len(key) < 32:
+        raise ImproperlyConfigured("HELDOUT_AUDIT_KEY must be at least 32 characters.")
+    if key == SECRET_KEY:
+        raise ImproperlyConfigured("HELDOUT_AUDIT_KEY must differ from DJANGO_SECRET_KEY.")
+    return key
+
+
+def _development_audit_key(path: Path) -> str:
+    """Made once (mode 0600) and kept: a new key would make every signed event fail."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(draft, path)  # atomic, and fails if another process made it first
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+HELDOUT_AUDIT_KEY = _audit_key()
+HELDOUT_AUDIT_KEY_FILE = env_str("HELDOUT_AUDIT_KEY_FILE")  # for the deploy check of its mode
+HELDOUT_AUDIT_CHECKPOINT_FILE = Path(
+    env_str("HELDOUT_AUDIT_CHECKPOINT_FILE") or VAR_DIR / "audit-checkpoints.jsonl")
+HELDOUT_AUDIT_CHECKPOINT_SECONDS = env_int("HELDOUT_AUDIT_CHECKPOINT_SECONDS", 300, minimum=10)
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -197,6 +250,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leaderboards.tasks.refresh_closed_leaderboards", "schedule": 60.0,
     },
     "expire-uploads": {"task": "submissions.tasks.expire_uploads", "schedule": 3600.0},
+    # The audit trail's head, signed, in a file the database cannot change (core.audit).
+    "audit-checkpoint": {
+        "task": "core.tasks.audit_checkpoint",
+        "schedule": float(HELDOUT_AUDIT_CHECKPOINT_SECONDS),
+    },
 }
 
 # --- Scoring ----------------------------------------------------------------------------
