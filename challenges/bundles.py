@@ -22,6 +22,7 @@ import yaml
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from challenges.bundle_yaml import UnsafeYaml, read_challenge_yaml
 from challenges.datacard import compute_data_card, provenance_entries
 from challenges.exceptions import BundleError
 from challenges.lesions import check_lesions
@@ -132,7 +133,10 @@ def _read_yaml(root: Path, problems: _Problems) -> dict[str, Any]:
         problems.add(f"{path}: not found (a bundle needs challenge.yaml at its root).")
         return {}
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_challenge_yaml(path)
+    except UnsafeYaml as error:
+        problems.add(str(error))
+        return {}
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         problems.add(f"challenge.yaml is not valid YAML: {error}")
         return {}

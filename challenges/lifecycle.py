@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from challenges import selectors
+from challenges.bundle_yaml import read_challenge_yaml
 from challenges.bundles import (
     check_data_files,
     import_challenge,
@@ -84,8 +85,8 @@ def bundle_root(folder: Path) -> Path:
 
 def _bundle_slug(root: Path) -> str | None:
     try:
-        raw = yaml.safe_load((root / "challenge.yaml").read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
+        raw = read_challenge_yaml(root / "challenge.yaml")
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError):
         return None  # load_bundle reports it with the other problems
     return str(raw.get("slug")) if isinstance(raw, dict) and raw.get("slug") else None
 
