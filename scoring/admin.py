@@ -29,13 +29,14 @@ class RunInline(OrganiserScopedInline, admin.TabularInline):
 
 
 class StationJobInline(OrganiserScopedInline, admin.TabularInline):
-    """Hidden-data runs at data stations: the station's details (organisers only)."""
+    """Hidden-data runs at data stations (organisers only): status and error class; the
+    run's details stay at the station."""
 
     model = StationJob
     extra = 0
     can_delete = False
     fields = ["attempt", "station", "dataset", "status", "claim", "lease_until", "error_class",
-              "message", "exit_code", "duration_s", "log_tail"]
+              "message"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]

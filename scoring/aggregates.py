@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from threadpoolctl import ThreadpoolController
 
 from scoring.cases import LabelTable, part_mask, parts
 from scoring.scores import Cases, finite_or_none, metric_values, subgroup_scores
+from stats.curves import coarsen_points
 from stats.detection import froc_resampled
 from stats.metrics import is_detection_metric, validate_labels
 from stats.ranking import resample_values, resample_weight_chunks
@@ -258,35 +261,6 @@ def combine_subgroups(sites: Sequence[SiteAggregate]) -> dict[str, dict[str, dic
     return out
 
 
-def check_cells(subgroups: Any) -> None:
-    """ValueError unless `subgroups` is {column: {value: cell}} with each cell suppressed or
-    holding whole counts, a score (or null) and a weight."""
-    if not isinstance(subgroups, dict):
-        raise ValueError("subgroups must map columns to cells")
-    for cells in subgroups.values():
-        if not isinstance(cells, dict):
-            raise ValueError("subgroups must map columns to cells")
-        for cell in cells.values():
-            if not isinstance(cell, dict):
-                raise ValueError("a subgroup cell must be an object")
-            if cell.get("suppressed") is True and len(cell) == 1:
-                continue
-            if not (isinstance(cell.get("n"), int) and isinstance(cell.get("n_positive"), int)
-                    and isinstance(cell.get("weight"), int | float)
-                    and (cell.get("score") is None or isinstance(cell["score"], int | float))):
-                raise ValueError("a subgroup cell needs n, n_positive, score and weight")
-
-
-def check_roc(points: Any) -> None:
-    """ValueError unless `points` is None or a list of [fpr, tpr] pairs in [0, 1]."""
-    if points is None:
-        return
-    if not isinstance(points, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(
-                isinstance(v, int | float) and 0 <= v <= 1 for v in p) for p in points):
-        raise ValueError("roc must be a list of [false positive rate, true positive rate]")
-
-
 # --------------------------------------------------------------------------- wire format
 
 
@@ -297,7 +271,10 @@ def _array(values: np.ndarray) -> str:
 
 
 def _from_array(text: str) -> np.ndarray:
-    values = np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+    try:
+        values = np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+    except (EOFError, OSError) as error:  # truncated or not .npy: the station's fault
+        raise ValueError(f"a resample vector cannot be read: {error}") from None
     if values.dtype != np.float64 or values.ndim != 1:
         raise ValueError("resample vectors must be one-dimensional float64 arrays")
     return values
@@ -329,3 +306,101 @@ def from_json(raw: dict[str, Any], *, names: Sequence[str], n_resamples: int) ->
                 raise ValueError(f"the station's {name} vectors do not have "
                                  f"{n_resamples} resamples")
     return item
+
+
+# --------------------------------------------------------------------------- a station's answer
+# What the platform keeps of a station's part is rebuilt from checked values, never stored
+# as sent: only these keys, the phase's metrics, vectors of its length, subgroup cells of
+# counts and a score under the small-cell rule again, and the ROC coarsened again
+# (stats.curves.coarsen_points). Free text has no field to travel in.
+
+PART_KEYS = frozenset({"n_cases", "n_positive", "metrics", "weights", "samples",
+                       "sample_weights", "subgroups", "roc"})
+CELL_KEYS = frozenset({"n", "n_positive", "score", "weight"})
+#: Subgroup column and value names: short labels ("sex", "F", "40-49", "site A").
+CELL_NAME = re.compile(r"^[\w .,:+<>=/()-]{1,64}\Z")
+MAX_COLUMNS, MAX_VALUES = 32, 64
+
+
+def from_station(raw: Any, *, names: Sequence[str], n_resamples: int, min_cases: int,
+                 min_positives: int) -> SiteAggregate:
+    """A station's part, checked and rebuilt (ValueError names the first problem)."""
+    if not isinstance(raw, dict) or set(raw) != PART_KEYS:
+        raise ValueError(f"a part has exactly the keys {sorted(PART_KEYS)}")
+    n_cases, n_positive = _count(raw["n_cases"]), _count(raw["n_positive"])
+    if n_positive > n_cases:
+        raise ValueError("n_positive exceeds n_cases")
+    wanted = set(names)
+    for key in ("metrics", "weights", "samples", "sample_weights"):
+        if not isinstance(raw[key], dict) or set(raw[key]) != wanted:
+            raise ValueError(f"{key} must name exactly the phase's metrics {sorted(wanted)}")
+    item = from_json(raw, names=names, n_resamples=n_resamples)
+    if not all(v is None or math.isfinite(v) for v in item.metrics.values()) or not all(
+            math.isfinite(v) and v >= 0 for v in item.weights.values()):
+        raise ValueError("metrics must be finite (or null) and weights finite and >= 0")
+    return SiteAggregate(
+        n_cases=n_cases, n_positive=n_positive, metrics=item.metrics, weights=item.weights,
+        samples=item.samples, sample_weights=item.sample_weights,
+        subgroups=_station_cells(raw["subgroups"], min_cases, min_positives),
+        roc=_station_roc(raw["roc"], n_positive, n_cases - n_positive, min_cases,
+                         min_positives))
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("counts must be whole numbers of at least 0")
+    return value
+
+
+def _number(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError("a subgroup score and weight must be finite numbers")
+    return float(value)
+
+
+def _station_cells(raw: Any, min_cases: int, min_positives: int
+                   ) -> dict[str, dict[str, dict[str, Any]]]:
+    """{column: {value: cell}} rebuilt; a cell under the small-cell rule is suppressed here
+    whatever the station decided."""
+    if not isinstance(raw, dict) or len(raw) > MAX_COLUMNS or not all(
+            isinstance(cells, dict) and len(cells) <= MAX_VALUES for cells in raw.values()):
+        raise ValueError(f"subgroups map at most {MAX_COLUMNS} columns to at most "
+                         f"{MAX_VALUES} cells each")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for column, cells in raw.items():
+        if not all(CELL_NAME.match(name) for name in (column, *cells)):
+            raise ValueError("subgroup columns and values are short labels "
+                             "(letters, digits, spaces and .,:+<>=/()-)")
+        out[column] = {value: _station_cell(cell, min_cases, min_positives)
+                       for value, cell in cells.items()}
+    return out
+
+
+def _station_cell(cell: Any, min_cases: int, min_positives: int) -> dict[str, Any]:
+    if cell == {"suppressed": True}:
+        return {"suppressed": True}
+    if not isinstance(cell, dict) or set(cell) != CELL_KEYS:
+        raise ValueError(f"a subgroup cell is {{suppressed: true}} or has exactly the keys "
+                         f"{sorted(CELL_KEYS)}")
+    n, n_positive = _count(cell["n"]), _count(cell["n_positive"])
+    if n_positive > n:
+        raise ValueError("a subgroup cell's n_positive exceeds its n")
+    if n < min_cases or n_positive < min_positives:
+        return {"suppressed": True}
+    score = None if cell["score"] is None else _number(cell["score"])
+    return {"n": n, "n_positive": n_positive, "score": score, "weight": _number(cell["weight"])}
+
+
+def _station_roc(raw: Any, n_positive: int, n_negative: int, min_cases: int,
+                 min_positives: int) -> list[list[float]] | None:
+    """The station's ROC coarsened again (None stays None)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+                for v in p) for p in raw):
+        raise ValueError("roc must be a list of [false positive rate, true positive rate]")
+    points = coarsen_points(raw, n_positive=n_positive, n_negative=n_negative,
+                            min_cases=min_cases, min_positives=min_positives)
+    return None if points is None else [list(point) for point in points]

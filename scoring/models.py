@@ -146,10 +146,9 @@ class StationJob(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error_class = models.CharField(max_length=30, blank=True)
-    message = models.TextField(blank=True, help_text="The station's details (organisers).")
-    exit_code = models.IntegerField(null=True, blank=True)
-    duration_s = models.FloatField(null=True, blank=True)
-    log_tail = models.TextField(blank=True)
+    # The platform's own notes ("superseded by a newer attempt"); never a station's text: a
+    # station sends its error class only (its messages and log quote what a model wrote).
+    message = models.TextField(blank=True, help_text="The platform's note on this job.")
     parts = models.JSONField(default=dict, blank=True,
                              help_text="The station's aggregates per part (no per-case data).")
 

@@ -3,7 +3,10 @@
 Stations only ever call out: they report their datasets, claim jobs, download the artefact
 of a claimed job, renew the job's lease and post aggregates or an error class. Every answer
 about a job names its claim; a claim that is no longer current gets 409 `stale_job` and is
-dropped. These endpoints are not part of the teams' API (left out of its schema).
+dropped. An answer holds the claim, an error class and (for a success) the parts'
+aggregates, nothing else: other fields are refused with 400 `unexpected_fields`, aggregates
+that do not check out with 400 `invalid_aggregates`, and nothing of a refused answer is
+stored. These endpoints are not part of the teams' API (left out of its schema).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from challenges.models import Station
 from challenges.stations import station_for_token, station_hello
 from core.storage import private_path
 from scoring import station_jobs
-from scoring.station_jobs import StaleJob
+from scoring.station_jobs import StaleJob, UnexpectedFields
 
 logger = logging.getLogger(__name__)
 KEYWORD = b"station"
@@ -132,9 +135,11 @@ class Result(StationView):
         except StaleJob:
             return _stale()
         except (KeyError, TypeError, ValueError) as error:
-            logger.warning("station %s sent unusable aggregates for job %s: %s",
-                           self.station.name, pk, error)
-            return Response({"code": "invalid_aggregates", "detail": str(error)},
+            code = ("unexpected_fields" if isinstance(error, UnexpectedFields)
+                    else "invalid_aggregates")
+            logger.warning("station %s sent an unusable answer for job %s: %s: %s",
+                           self.station.name, pk, code, error)
+            return Response({"code": code, "detail": str(error)},
                             status=status.HTTP_400_BAD_REQUEST)
         return Response({"accepted": True})
 

@@ -154,21 +154,32 @@ def job_spec(job: StationJob, artefact_url: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- answers
 
 
+class UnexpectedFields(ValueError):
+    """An answer holding more than the protocol's fields (refused whole, nothing stored)."""
+
+
+#: All a station's answer holds: its claim, an error class ("" for success) and, for a
+#: success, the parts' aggregates. Nothing else a station sends is stored.
+ANSWER_KEYS = frozenset({"claim", "error_class", "parts"})
+#: Sent empty by stations before issue #20 ("" or null); tolerated empty, refused otherwise.
+LEGACY_EMPTY_KEYS = frozenset({"message", "exit_code", "duration_s", "log_tail"})
+
+
 def record(*, job_pk: int, station: Station, body: dict[str, Any]) -> None:
-    """A station's answer for its current claim: aggregates, or an error class."""
-    claim_number = int(body.get("claim", -1))
+    """A station's answer for its current claim: aggregates, or an error class. Raises
+    UnexpectedFields or ValueError (refused whole: nothing is stored) and StaleJob."""
+    claim_number = _check_answer(body)
     error_class = str(body.get("error_class") or "")
     parts = {}
     if not error_class:
         job = current(job_pk, station=station, claim_number=claim_number)
-        phase = job.submission.phase
-        parts = _checked_parts(body.get("parts"), phase)
+        parts = _checked_parts(body.get("parts"), job.submission.phase)
     with transaction.atomic():
         if not StationJob.objects.select_for_update().filter(pk=job_pk,
                                                               station=station).exists():
             raise StaleJob
         job = current(job_pk, station=station, claim_number=claim_number)
-        _store_answer(job, body, error_class, parts)
+        _store_answer(job, error_class, parts)
     # After the answer is stored: each step below is fenced on its own (the attempt, the
     # submission's status), so a crash here leaves nothing half done that the next answer
     # or a re-score would not finish.
@@ -178,35 +189,46 @@ def record(*, job_pk: int, station: Station, body: dict[str, Any]) -> None:
         complete(job.submission_id, job.attempt)
 
 
+def _check_answer(body: dict[str, Any]) -> int:
+    """The answer's claim number, once its fields are the protocol's: a failure is its error
+    class only (a model chooses its messages, exit code, duration and log, which may quote
+    hidden cases), a success its parts."""
+    extra = sorted(key for key in set(body) - ANSWER_KEYS
+                   if key not in LEGACY_EMPTY_KEYS or body[key] not in ("", None))
+    if body.get("error_class") and "parts" in body:
+        extra.append("parts")
+    if extra:
+        raise UnexpectedFields(f"an answer holds only claim, error_class and (for a success) "
+                               f"parts; it also held {', '.join(map(repr, extra))}")
+    claim = body.get("claim")
+    if not isinstance(claim, int) or isinstance(claim, bool) or not isinstance(
+            body.get("error_class", ""), str):
+        raise ValueError("claim must be a whole number and error_class a string")
+    return claim
+
+
 def _checked_parts(raw: Any, phase: Phase) -> dict[str, Any]:
-    """The station's parts, parsed and checked before anything is stored: metrics present,
-    vectors of length B, subgroup cells and ROC points of the right shape (everything that
-    is combined or drawn later)."""
+    """The station's parts, checked and rebuilt before anything is stored (everything that
+    is combined or drawn later): only the protocol's keys, metrics present, vectors of length
+    B, subgroup cells under the small-cell rule and the ROC coarsened, here again."""
     if not isinstance(raw, dict) or not raw or set(raw) - {"public", "private", "all"}:
         raise ValueError("parts must map public/private (or all) to aggregates")
     if "all" in raw and len(raw) > 1:
         raise ValueError("parts are public and private, or all")
     names = vectors.metric_names(phase)
-    for item in raw.values():
-        parsed = aggregates.from_json(item, names=names, n_resamples=phase.bootstrap_resamples)
-        aggregates.check_cells(parsed.subgroups)
-        aggregates.check_roc(parsed.roc)
-    return raw
+    return {part: aggregates.to_json(aggregates.from_station(
+        item, names=names, n_resamples=phase.bootstrap_resamples,
+        min_cases=settings.HELDOUT_SUBGROUP_MIN_CASES,
+        min_positives=settings.HELDOUT_SUBGROUP_MIN_POSITIVES)) for part, item in raw.items()}
 
 
-def _store_answer(job: StationJob, body: dict[str, Any], error_class: str,
-                  parts: dict[str, Any]) -> None:
+def _store_answer(job: StationJob, error_class: str, parts: dict[str, Any]) -> None:
     known = HIDDEN_FAILURES | {Error.INVALID_UPLOAD, Error.INTERNAL_ERROR}
     job.status = Status.FAILED if error_class else Status.DONE
     job.error_class = error_class if error_class in known or not error_class else (
         Error.INTERNAL_ERROR)
-    job.message = str(body.get("message") or "")[:4000]
-    job.exit_code = body.get("exit_code") if isinstance(body.get("exit_code"), int) else None
-    duration = body.get("duration_s")
-    job.duration_s = float(duration) if isinstance(duration, int | float) else None
-    job.log_tail = str(body.get("log_tail") or "")[-64 * 1024:]
     job.parts, job.finished_at, job.lease_until = parts, timezone.now(), None
-    job.save()
+    job.save(update_fields=["status", "error_class", "parts", "finished_at", "lease_until"])
     submission = job.submission
     audit_record(verb="station.result", challenge=submission.phase.challenge,
                  target=f"submission:{submission.pk}",

@@ -309,9 +309,9 @@ class Runnable:
 
 def result_body(claim: int, error_class: str) -> dict[str, Any]:
     """What is posted for a job besides its parts: the error class and nothing else of the
-    run ("" for success; message, exit code, duration and log stay at the station)."""
-    return {"claim": claim, "error_class": error_class, "message": "", "exit_code": None,
-            "duration_s": None, "log_tail": ""}
+    run ("" for success). Message, exit code, duration and log stay at the station: there is
+    no field for them, and the platform refuses an answer holding more."""
+    return {"claim": claim, "error_class": error_class}
 
 
 class JobRunner:

@@ -75,3 +75,50 @@ def roc_curve(
         (float((c - tp[c]) / n_neg), float(tp[c] / n_pos)) for c in cuts
     ]
     return RocCurve(points=tuple(points), n_cases=int(y.size), n_groups=len(cuts))
+
+
+def coarsen_points(
+    points: list[list[float]] | tuple[tuple[float, float], ...], *, n_positive: int,
+    n_negative: int, min_cases: int, min_positives: int,
+) -> tuple[tuple[float, float], ...] | None:
+    """A ROC curve drawn elsewhere (by a data station), coarsened again with this module's
+    rule, its steps taken as the groups: a station's own coarse curve comes back unchanged,
+    a finer one (a point per case) is merged into allowed groups. Points are recomputed from
+    whole counts of negatives and positives, so nothing travels in their low digits. None
+    when fewer than two groups qualify; ValueError for points that are not a ROC curve of
+    `n_positive` positives and `n_negative` negatives (from (0, 0) to (1, 1), never down)."""
+    counts = _point_counts(points, n_positive, n_negative)
+    n = n_positive + n_negative
+    size = max(min_cases, math.ceil(n / MAX_ROC_POINTS))
+    cuts: list[tuple[int, int]] = []
+    start = (0, 0)
+    for negatives, positives in counts[1:]:
+        step = negatives - start[0] + positives - start[1]
+        if _allowed(step, positives - start[1], size, min_positives):
+            cuts.append((negatives, positives))
+            start = (negatives, positives)
+    if cuts and cuts[-1] != counts[-1]:
+        cuts[-1] = counts[-1]
+    if len(cuts) < 2:
+        return None
+    return ((0.0, 0.0), *((fp / n_negative, tp / n_positive) for fp, tp in cuts))
+
+
+def _point_counts(points: list[list[float]] | tuple[tuple[float, float], ...],
+                  n_positive: int, n_negative: int) -> list[tuple[int, int]]:
+    """(negatives, positives) above each point's threshold; ValueError unless they are whole
+    (to 1e-6), start at (0, 0), end at every case and never decrease."""
+    if n_positive <= 0 or n_negative <= 0 or not 2 <= len(points) <= n_positive + n_negative + 1:
+        raise ValueError("roc points do not fit the part's cases")
+    counts = []
+    for fpr, tpr in points:
+        negatives, positives = fpr * n_negative, tpr * n_positive
+        whole = (round(negatives), round(positives))
+        if abs(negatives - whole[0]) > 1e-6 or abs(positives - whole[1]) > 1e-6:
+            raise ValueError("roc points must be whole counts of the part's cases")
+        counts.append(whole)
+    steps = zip(counts, counts[1:], strict=False)
+    if counts[0] != (0, 0) or counts[-1] != (n_negative, n_positive) or any(
+            b[0] < a[0] or b[1] < a[1] for a, b in steps):
+        raise ValueError("roc points must rise from (0, 0) to (1, 1)")
+    return counts

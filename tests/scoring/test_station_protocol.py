@@ -30,6 +30,7 @@ from scoring.models import Result, StationJob
 from scoring.pipeline import claim
 from scoring.scores import Cases
 from scoring.services import sweep_stuck_runs
+from stats.curves import roc_curve
 from submissions.services import submission_create
 from submissions.uploads import stage_existing
 from tests.bundles import write_station_bundle, write_station_data
@@ -76,9 +77,11 @@ class FakeStation:
             self.table, Cases(self.table.y, self.scores(), None), names=phase["metrics"],
             primary=phase["primary"], n_resamples=phase["bootstrap_resamples"],
             seed=phase["seed"], min_cases=2, min_positives=1)
-        body = {"claim": job["claim"], "error_class": "", "message": "", "exit_code": 0,
-                "duration_s": 1.0, "log_tail": "",
+        body = {"claim": job["claim"], "error_class": "",
                 "parts": {p: aggregates.to_json(a) for p, a in parts.items()}, **extra}
+        return self.post(job, body)
+
+    def post(self, job: dict, body: dict):  # type: ignore[no-untyped-def]
         return self.client.post(f"/api/v1/station/jobs/{job['job']}/result", body,
                                 format="json")
 
@@ -298,10 +301,8 @@ def test_a_failure_at_a_station_fails_the_submission_with_the_fixed_sentence(
         waiting, stations):
     north = stations["north"]
     job = north.claim().json()
-    body = {"claim": job["claim"], "error_class": "nonzero_exit",
-            "message": "The model exited with code 3.", "exit_code": 3, "log_tail": "boom"}
-    assert north.client.post(f"/api/v1/station/jobs/{job['job']}/result", body,
-                             format="json").status_code == 200
+    body = {"claim": job["claim"], "error_class": "nonzero_exit"}
+    assert north.post(job, body).status_code == 200
     waiting.refresh_from_db()
     assert (waiting.status, waiting.error_class, waiting.failed_lane) == (
         "failed", "nonzero_exit", "hidden")
@@ -328,3 +329,124 @@ def test_the_submission_page_says_which_station_it_waits_for(
     page = client.get(waiting.get_absolute_url()).content.decode()
     assert "Queued at station <strong>north</strong>" in page
     assert "Waiting for station south" in page
+
+
+# --- issue #20, attack 10: only the protocol's fields are stored --------------------------
+
+LEAK = "h0001 label=1"
+
+
+def database_text() -> str:
+    """Every row of the database, as text (what an attacker with a dump would read)."""
+    out = io.StringIO()
+    call_command("dumpdata", stdout=out)
+    return out.getvalue()
+
+
+def _answer(station: FakeStation, job: dict) -> dict:
+    """A correct success answer of `station` for `job`, to be tampered with."""
+    with mock.patch.object(station, "post", autospec=True) as post:
+        station.result(job)
+    return post.call_args.args[1]
+
+
+@pytest.mark.parametrize("extra", [
+    {"message": f"case {LEAK}"}, {"log_tail": f"scoring...\n{LEAK}\n"},
+    {"exit_code": 0, "duration_s": 12.5}, {"debug": {"cases": [LEAK]}},
+], ids=["message", "log_tail", "exit_code", "unknown"])
+def test_a_station_s_text_and_unknown_fields_are_refused_and_nothing_is_stored(
+        waiting, stations, extra):
+    north = stations["north"]
+    job = north.claim().json()
+    answer = north.post(job, _answer(north, job) | extra)
+    assert answer.status_code == 400 and answer.json()["code"] == "unexpected_fields"
+    assert set(extra) <= set(answer.json()["detail"].replace("'", " ").split())
+    stored = StationJob.objects.get(pk=job["job"])
+    assert (stored.status, stored.parts) == ("running", {})
+    failure = {"claim": job["claim"], "error_class": "nonzero_exit", **extra}
+    assert north.post(job, failure).status_code == 400
+    assert LEAK not in database_text() and "12.5" not in database_text()
+    assert not {"exit_code", "duration_s", "log_tail"} & {
+        f.name for f in StationJob._meta.get_fields()}
+
+
+def test_a_failure_is_its_error_class_and_older_stations_empty_fields_are_dropped(
+        waiting, stations):
+    north = stations["north"]
+    job = north.claim().json()
+    older = {"claim": job["claim"], "error_class": "timeout", "message": "",
+             "exit_code": None, "duration_s": None, "log_tail": ""}
+    assert north.post(job, older).status_code == 200
+    stored = StationJob.objects.get(pk=job["job"])
+    assert (stored.status, stored.error_class, stored.message) == ("failed", "timeout", "")
+
+
+@pytest.mark.parametrize("tamper, problem", [
+    (lambda part: part.update(cases={"h0001": 1}), "a part has exactly the keys"),
+    (lambda part: part["metrics"].update(h0001=1.0), "metrics must name exactly"),
+    (lambda part: part["subgroups"].update(sex={"F": {
+        "n": 30, "n_positive": 12, "score": 0.7, "weight": 1.0, "ids": [LEAK]}}),
+     "a subgroup cell is {suppressed: true} or has exactly the keys"),
+    (lambda part: part["subgroups"].update({LEAK + " and more text" * 5: {}}),
+     "short labels"),
+    (lambda part: part.update(roc=[[0, 0], [0.5, 0.2], [0.4, 0.9], [1, 1]]),
+     "roc points must"),
+], ids=["part key", "metric", "cell key", "column name", "roc"])
+def test_unknown_keys_inside_the_parts_are_refused(waiting, stations, tamper, problem):
+    north = stations["north"]
+    job = north.claim().json()
+    body = _answer(north, job)
+    tamper(body["parts"]["public"])
+    answer = north.post(job, body)
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid_aggregates"
+    assert problem in answer.json()["detail"]
+    assert StationJob.objects.get(pk=job["job"]).parts == {}
+    assert LEAK not in database_text()
+
+
+def test_cells_are_suppressed_and_a_fine_roc_coarsened_again_centrally(
+        waiting, stations, settings):
+    """A station that skipped the small-cell rule and sent a point per case: the platform
+    applies the rule itself before storing."""
+    north = stations["north"]
+    job = north.claim().json()
+    body = _answer(north, job)
+    rng = np.random.default_rng(7)
+    y = rng.random(5000) < 0.3
+    order = np.argsort(-(rng.random(5000) + 0.4 * y), kind="stable")
+    tp = np.r_[0, np.cumsum(y[order])]
+    fp = np.arange(5001) - tp
+    fine = [[float(f / (~y).sum()), float(t / y.sum())] for f, t in zip(fp, tp, strict=True)]
+    part = body["parts"]["public"]
+    part.update(n_cases=5000, n_positive=int(y.sum()), roc=fine)
+    part["subgroups"] = {"sex": {
+        "F": {"n": 3, "n_positive": 1, "score": 1.0, "weight": 2.0},
+        "M": {"n": 300, "n_positive": 100, "score": 0.75, "weight": 20000.0}}}
+    assert len(fine) == 5001
+    assert north.post(job, body).status_code == 200
+    stored = StationJob.objects.get(pk=job["job"]).parts["public"]
+    assert stored["subgroups"] == {"sex": {"F": {"suppressed": True}, "M": {
+        "n": 300, "n_positive": 100, "score": 0.75, "weight": 20000.0}}}
+    expected = roc_curve(y[order], np.arange(5000, 0, -1), min_cases=(
+        settings.HELDOUT_SUBGROUP_MIN_CASES), min_positives=settings.HELDOUT_SUBGROUP_MIN_POSITIVES)
+    assert expected is not None and len(stored["roc"]) == len(expected.points) <= 101
+    assert stored["roc"] == [list(point) for point in expected.points]
+
+
+def test_nul_bytes_in_an_answer_are_a_4xx_and_not_stored(waiting, stations):
+    north = stations["north"]
+    job = north.claim().json()
+    for extra in ({"log_tail": f"{LEAK}\u0000"}, {"error_class": "timeout\u0000"}):
+        body = {"claim": job["claim"], "error_class": "nonzero_exit"} | extra
+        answer = north.post(job, body)
+        assert answer.status_code == 400, answer.content
+        assert set(answer.json()) >= {"code", "detail"}
+    body = _answer(north, job)
+    body["parts"]["public"]["subgroups"] = {"se\u0000x": {"F": {"suppressed": True}}}
+    assert north.post(job, body).status_code == 400
+    hello = north.client.post("/api/v1/station/hello", {"datasets": [
+        {"name": "co\u0000hort", "fingerprint": _fingerprint(north.folder)}],
+        "challenges": ["station-test"]}, format="json")
+    assert hello.status_code == 400 and set(hello.json()) >= {"code", "detail"}
+    assert StationJob.objects.get(pk=job["job"]).status == "running"
+    assert LEAK not in database_text()

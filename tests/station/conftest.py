@@ -135,12 +135,9 @@ def station_args(platform: FakePlatform, hidden: Hidden, tmp_path: Path) -> list
             "--allow", CHALLENGE]
 
 
-NO_DETAILS = {"message": "", "exit_code": None, "duration_s": None, "log_tail": ""}
-
-
 def failure_body(error_class: str, claim: int = 2) -> dict[str, Any]:
     """All a station may post for a failed job."""
-    return {"claim": claim, "error_class": error_class, **NO_DETAILS}
+    return {"claim": claim, "error_class": error_class}
 
 
 def clean_env() -> dict[str, str]:

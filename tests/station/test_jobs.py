@@ -29,7 +29,6 @@ from stats.ranking import bootstrap_indices, resample_weights
 from tests.station.conftest import (
     AGE_MODEL,
     CHALLENGE,
-    NO_DETAILS,
     PHASE_SEED,
     RESAMPLES,
     SCRIPT,
@@ -78,7 +77,7 @@ def test_it_sends_only_aggregates_of_a_bundle_run(
 
     result = platform.result(17)
     assert {k: v for k, v in result.items() if k != "parts"} == {
-        "claim": 2, "error_class": "", **NO_DETAILS}, "no exit code, duration or log"
+        "claim": 2, "error_class": ""}, "no message, exit code, duration or log"
     assert set(result["parts"]) == {"public", "private"}
     assert platform.artefact_requests == [17]
     scores = _kept_scores(tmp_path / "state", job["submission"]["uid"])
