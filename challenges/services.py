@@ -270,7 +270,9 @@ def join_request_create(*, team: Team, user: AbstractBaseUser) -> JoinRequest:
 def join_request_decide(
     *, request_pk: int, user: AbstractBaseUser, approve: bool
 ) -> JoinRequest:
-    join_request = JoinRequest.objects.select_for_update().get(pk=request_pk)
+    join_request = JoinRequest.objects.select_for_update().filter(pk=request_pk).first()
+    if join_request is None:
+        raise TeamError("This request to join no longer exists.")
     team = _locked_team(join_request.team_id)
     _require_captain(team, user)
     if join_request.status != JoinRequest.Status.PENDING:

@@ -255,6 +255,8 @@ def team_request_join(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_POST
 def join_request_decide(request: HttpRequest, slug: str, pk: int, request_pk: int) -> HttpResponse:
     team = _team(request, slug, pk)
+    if not team.join_requests.filter(pk=request_pk).exists():  # unknown, or another team's
+        raise Http404("No such request to join this team.")
     approve = request.POST.get("decision") == "approve"
     _run(request, lambda: services.join_request_decide(
         request_pk=request_pk, user=request.user, approve=approve),

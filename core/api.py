@@ -19,6 +19,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template import engines
 from drf_spectacular.generators import SchemaGenerator
@@ -29,7 +35,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.exceptions import DomainError, domain_error_codes
+from core.exceptions import DomainError, RequestTooLarge, domain_error_codes
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ def codes_for_status(status_code: int) -> list[str]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    exc = _bad_input(exc)
     if isinstance(exc, DomainError):
         set_rollback()
         return Response({"code": exc.code, "detail": exc.message}, status=exc.status)
@@ -73,6 +80,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return Response({"code": INTERNAL_ERROR,
                      "detail": "Internal error; it has been logged for the organisers."},
                     status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _bad_input(exc: Exception) -> Exception:
+    """Django's refusals of a request's body (read past DATA_UPLOAD_MAX_MEMORY_SIZE, too
+    many fields or files) are the client's fault: 413 and 400, never a 500."""
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge("The request body is larger than this endpoint accepts.")
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return exceptions.ParseError(str(exc))
+    if isinstance(exc, SuspiciousOperation):
+        logging.getLogger("django.security").warning("%s: %s", type(exc).__name__, exc)
+        return exceptions.ParseError("The request could not be read.")
+    return exc
 
 
 def _error_body(exc: exceptions.APIException) -> dict[str, Any]:
@@ -111,6 +131,7 @@ ERROR_MEANINGS = {
     400: "Invalid request", 401: "Not logged in, or a bad or revoked token",
     403: "Known user, not allowed (yet)", 404: "Absent, or not visible to you",
     409: "Conflicts with the current state (a chunk at a wrong offset adds `received`, `size`)",
+    413: "The request body is larger than this endpoint accepts (refused before it is read)",
     415: "The request body's media type is not accepted",
     429: "Try again later (see Retry-After when throttled)",
     507: "The platform is short of disk space",
@@ -140,7 +161,7 @@ def _error_statuses(url: str, method: str, operation: dict[str, Any]) -> list[in
     if needs_login(operation):
         codes.add(403)
     if method in UNSAFE:  # services refuse writes for reasons of input, permission and state
-        codes |= {400, 403, 409, 415}
+        codes |= {400, 403, 409, 413, 415}
         if UPLOADING_TAGS & set(operation.get("tags", [])):
             codes.add(507)
     return sorted(codes)

@@ -31,3 +31,11 @@ def domain_error_codes() -> dict[str, int]:
         if error is not DomainError:
             codes[error.code] = error.status
     return codes
+
+
+class RequestTooLarge(DomainError):
+    """A request body above its endpoint's limit (core.middleware.BodySizeLimit refuses it
+    from its Content-Length, before reading it; the API's handler answers Django's own
+    RequestDataTooBig with it too)."""
+
+    code, status = "request_too_large", 413

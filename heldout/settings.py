@@ -106,6 +106,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # 413 from Content-Length before any body is read (after the user is known: the admin's
+    # limit is for staff; before every process_view: CSRF's reads POST bodies).
+    "core.middleware.BodySizeLimit",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -297,6 +300,27 @@ HELDOUT_MAX_IMAGE_UNPACKED_BYTES = env_int(
 HELDOUT_MAX_IMAGE_RATIO = env_int("HELDOUT_MAX_IMAGE_RATIO", 50, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+# Request bodies (core.middleware.BodySizeLimit): a Content-Length above the endpoint's limit
+# is answered 413 before the body is read. JSON and forms are small; uploads are not: the
+# CLI's resumable-upload chunks are 8 MB, a direct submission is at most the largest upload
+# of any kind (image archives; bundles 500 MB and predictions 200 MB, in
+# submissions.validation.UploadLimits) plus its multipart envelope, a station's answer holds
+# resample vectors. The admin's limit applies to staff only: bundles, evaluation sets and
+# baselines, an image archive and its form the largest (as docker/nginx/nginx.conf's).
+HELDOUT_MAX_REQUEST_BYTES = env_int("HELDOUT_MAX_REQUEST_BYTES", 1024**2, minimum=64 * 1024)
+HELDOUT_MAX_CHUNK_REQUEST_BYTES = env_int(
+    "HELDOUT_MAX_CHUNK_REQUEST_BYTES", 10 * 1024**2, minimum=1024**2)
+HELDOUT_MAX_STATION_REQUEST_BYTES = env_int(
+    "HELDOUT_MAX_STATION_REQUEST_BYTES", 32 * 1024**2, minimum=1024**2)
+HELDOUT_MAX_ADMIN_REQUEST_BYTES = env_int(
+    "HELDOUT_MAX_ADMIN_REQUEST_BYTES", HELDOUT_MAX_IMAGE_BYTES + 4 * 1024**2, minimum=1024**2)
+HELDOUT_MAX_SUBMISSION_REQUEST_BYTES = max(HELDOUT_MAX_IMAGE_BYTES, 500 * 1024**2) + 1024**2
+HELDOUT_REQUEST_LIMITS = {  # URL name -> bytes; every other endpoint: HELDOUT_MAX_REQUEST_BYTES
+    "api:upload-detail": HELDOUT_MAX_CHUNK_REQUEST_BYTES,
+    "api:submission-list": HELDOUT_MAX_SUBMISSION_REQUEST_BYTES,
+    "submissions:upload": HELDOUT_MAX_SUBMISSION_REQUEST_BYTES,
+    "api:station-result": HELDOUT_MAX_STATION_REQUEST_BYTES,
+}
 
 # The REST API (/api/v1/, see heldout/api.py and core/api.py). Token first, so that an
 # anonymous request is answered 401 with a WWW-Authenticate header; the session serves the
@@ -311,7 +335,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],  # DRF's, refusing NUL
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     # The client's address for the throttles: the proxy's X-Forwarded-For, else the peer.

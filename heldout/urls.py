@@ -21,3 +21,6 @@ urlpatterns = [
     path("", include("leaderboards.urls")),
     path("", include("challenges.urls")),
 ]
+
+# RequestDataTooBig is 413, and bad requests under /api/ answer in the API's JSON shape.
+handler400 = "core.middleware.bad_request"
