@@ -262,6 +262,12 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Scoring ----------------------------------------------------------------------------
 HELDOUT_BACKEND = env_str("HELDOUT_BACKEND", "scoring.backends.docker.DockerBackend")
+# The OCI runtime models run under: auto (gVisor's runsc where the engine has it and a probe
+# run works, else runc with host-wide /proc and /sys files masked), runsc or runc. Checked
+# here; the Django-free backend (and every data station) reads the same variable itself.
+HELDOUT_SANDBOX_RUNTIME = env_str("HELDOUT_SANDBOX_RUNTIME", "auto")
+if HELDOUT_SANDBOX_RUNTIME not in ("auto", "runsc", "runc"):
+    raise ImproperlyConfigured("HELDOUT_SANDBOX_RUNTIME must be auto, runsc or runc.")
 HELDOUT_MAX_ATTEMPTS = env_int("HELDOUT_MAX_ATTEMPTS", 3, minimum=1)
 HELDOUT_CONTAINER_PREFIX = env_str("HELDOUT_CONTAINER_PREFIX", "heldout-run-")
 HELDOUT_MAX_IMAGE_BYTES = env_int("HELDOUT_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1)
@@ -271,6 +277,9 @@ HELDOUT_DATA_DIR = env_str("HELDOUT_DATA_DIR")
 HELDOUT_SITE_URL = env_str("HELDOUT_SITE_URL", "http://127.0.0.1:8000")
 HELDOUT_SUBGROUP_MIN_CASES = env_int("HELDOUT_SUBGROUP_MIN_CASES", 20, minimum=1)
 HELDOUT_SUBGROUP_MIN_POSITIVES = env_int("HELDOUT_SUBGROUP_MIN_POSITIVES", 10, minimum=1)
+# Teams learn how a run on hidden data ended (status, scores, board, e-mail, quota) at the end
+# of the period it ended in, never sooner: its end time is known only to this many seconds.
+HELDOUT_RELEASE_SECONDS = env_int("HELDOUT_RELEASE_SECONDS", 60, minimum=1)
 # A running evaluation holds a lease that its worker renews every HELDOUT_HEARTBEAT_SECONDS;
 # past the lease the sweeper takes the evaluation over (kills its container, queues it again).
 HELDOUT_LEASE_SECONDS = env_int("HELDOUT_LEASE_SECONDS", 60, minimum=5)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install what the platform needs from Debian's packages (idempotent): the Docker engine
-# that runs models, debootstrap to build the runtime image without a registry, pg_dump for
+# that runs models, gVisor's runsc (the hardened runtime models run under, registered with
+# the engine by scripts/start_docker.sh), debootstrap to build the runtime image without a registry, pg_dump for
 # the data-station test that searches the central database, nginx for the production
 # proxy test, and Chromium for the browser tests. Only runs apt when something is missing.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
+command -v runsc >/dev/null || need+=(runsc)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v xz >/dev/null || need+=(xz-utils)
 command -v pg_dump >/dev/null || need+=(postgresql-client)  # tests search a dump for leaks

@@ -15,6 +15,14 @@ before it; the engine's timestamps then prove it was up before the model exited 
 `_check_held`), else the run is made again with the keeper started first. Resource names,
 all labelled `heldout.run`: `<name>` (model), `<name>-keeper`, `<name>-output` (volume).
 
+Runtime (HELDOUT_SANDBOX_RUNTIME: `auto`, `runsc` or `runc`). Under runc every container
+reads the host kernel's /proc and /sys, whose counters (forks in /proc/stat, memory in
+/proc/meminfo, load, pressure, idle time, dentries...) other runs change: a hidden run could
+write a value there for the team's next public run to read. gVisor's `runsc` gives each run
+a kernel of its own, so those files describe the sandbox alone; `auto` (the default) uses it
+when the engine has it registered (scripts/register_runsc.sh) and a probe run works, else
+runc with the host-wide files masked (MASKED_PATHS). Resolved once per process.
+
 Paths in a RunSpec are paths on the engine's host (bind mounts), and must be readable by
 uid 65534.
 """
@@ -28,6 +36,7 @@ import os
 import tarfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -38,6 +47,7 @@ import docker.errors
 import docker.models.containers
 import requests
 from docker.client import DockerClient
+from docker.models.containers import _create_container_args
 from docker.types import LogConfig, Mount, Ulimit
 
 from scoring.backends.base import Backend, BackendError, InvalidImage, RunResult, RunSpec
@@ -59,6 +69,49 @@ MAX_OUTPUT_FILES = 4096
 DEFAULT_CLIENT_TIMEOUT_S = 900
 KILL_WAIT_S = 30
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+RUNTIME_ENV = "HELDOUT_SANDBOX_RUNTIME"
+GVISOR = "runsc"
+RUNC = "runc"
+RUNTIME_CHOICES = ("auto", GVISOR, RUNC)
+PROBE_TIMEOUT_S = 60
+# Under gVisor the engine's pids limit counts the sandbox's tasks on the host, not the
+# model's: gVisor's own kernel has about 40 threads when idle, and each process of the model
+# adds about five (its ptrace stub); the sentry dies (exit 2) when the limit is hit. So
+# Limits.pids, a number of the model's processes, is scaled to host tasks (measured on
+# runsc 20221219: idle 43 tasks, 10 processes 97, 40 processes 248, 40 threads 50).
+GVISOR_BASE_TASKS = 64
+GVISOR_TASKS_PER_PROCESS = 6
+# Under runc: host-wide files that another run can change, hidden from the model (a file
+# becomes /dev/null, a folder an empty read-only tmpfs). Found by reading every /proc and
+# /sys file a model can read before and after another container forked, allocated, created
+# files and burnt CPU (bench/bench_sandbox.py --scan repeats it). Setting MaskedPaths
+# replaces the engine's defaults, so those come first. Kept: /sys/fs/cgroup (the run's own
+# cgroup: joblib reads its CPU quota there), /proc/cpuinfo (numpy and BLAS read CPU
+# features), /proc/sys/kernel/random (uuid is random, boot_id fixed, entropy_avail constant
+# since Linux 5.18). Without /sys/devices/system/cpu/online and /proc/stat, glibc counts CPUs
+# with sched_getaffinity: os.cpu_count() is unchanged.
+ENGINE_DEFAULT_MASKS = (
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+)
+MASKED_PATHS = (
+    *ENGINE_DEFAULT_MASKS,
+    # counters of the whole machine: forks, CPU and idle time, memory, load, I/O, IRQs
+    "/proc/stat", "/proc/meminfo", "/proc/loadavg", "/proc/uptime", "/proc/vmstat",
+    "/proc/zoneinfo", "/proc/buddyinfo", "/proc/pagetypeinfo", "/proc/slabinfo",
+    "/proc/vmallocinfo", "/proc/swaps", "/proc/diskstats", "/proc/schedstat",
+    "/proc/interrupts", "/proc/softirqs", "/proc/pressure", "/proc/irq", "/proc/fs",
+    # what other containers hold: cgroups (one per container), file locks, keys, ptys,
+    # open files, inodes and dentries (these last survive a run: a sequential channel)
+    "/proc/cgroups", "/proc/locks", "/proc/key-users", "/proc/sys/fs",
+    "/proc/sys/kernel/pty",
+    # sysfs outside the run's cgroup: devices (disk stats, cpuidle time, NUMA meminfo),
+    # kernel (IRQ counts, uevent and slab counters, mm statistics), filesystems' counters
+    "/sys/devices", "/sys/kernel", "/sys/block", "/sys/class", "/sys/bus", "/sys/dev",
+    "/sys/module", "/sys/power", "/sys/hypervisor", "/sys/fs/ext4", "/sys/fs/btrfs",
+    "/sys/fs/xfs", "/sys/fs/fuse", "/sys/fs/bpf", "/sys/fs/pstore", "/sys/fs/f2fs",
+)
 BAD_ARCHIVE = (
     "The uploaded file is not a loadable Docker image archive. Upload the output of "
     "`docker save IMAGE` (optionally gzipped) containing exactly one image."
@@ -100,7 +153,9 @@ class DockerBackend(Backend):
     default the process's shared client is used (and kept open). `keeper_image` holds the
     /output volume mounted; it defaults to the runtime image of the current recipe
     (`scoring.images.runtime_image_tag()`), which must exist
-    (`scoring.images.ensure_runtime_image()` at worker start).
+    (`scoring.images.ensure_runtime_image()` at worker start). `runtime` is `auto`, `runsc`
+    or `runc` (see the module docstring); by default the environment variable
+    HELDOUT_SANDBOX_RUNTIME, else `auto`. Raises ValueError for any other value.
     """
 
     def __init__(
@@ -108,9 +163,11 @@ class DockerBackend(Backend):
         client_factory: Callable[[], Any] | None = None,
         *,
         keeper_image: str | None = None,
+        runtime: str | None = None,
     ) -> None:
         self._client_factory = client_factory
         self._keeper_image = keeper_image
+        self._runtime = _runtime_choice(runtime)
         self._cleanups: list[threading.Thread] = []
 
     # -- Backend contract ------------------------------------------------------------------
@@ -187,6 +244,12 @@ class DockerBackend(Backend):
                                         prefix, keep)
         return removed
 
+    def runtime(self) -> str:
+        """The OCI runtime models run under, `runsc` or `runc` (`auto` resolved once per
+        process; see `resolve_runtime`). Raises BackendError when the engine cannot be asked."""
+        with self._client() as client:
+            return self._resolved_runtime(client)
+
     # -- helpers for the pipeline -----------------------------------------------------------
 
     def find_running(self, name: str) -> bool:
@@ -234,7 +297,14 @@ class DockerBackend(Backend):
             _remove_or_raise(client, spec.name)
             return self._run_sandboxed(client, spec, keeper_first=True)
 
+    def _resolved_runtime(self, client: Any) -> str:
+        if self._runtime != "auto":
+            return self._runtime
+        with _engine_errors("choosing the sandbox runtime"):
+            return resolve_runtime(client, self._keeper_image or runtime_image_tag())
+
     def _run_sandboxed(self, client: Any, spec: RunSpec, *, keeper_first: bool) -> RunResult:
+        runtime = self._resolved_runtime(client)
         volume = client.volumes.create(
             name=spec.name + VOLUME_SUFFIX,
             driver="local",
@@ -244,9 +314,10 @@ class DockerBackend(Backend):
         # create + start, never containers.run(): that would try to pull a missing image. The
         # keeper starts (to hold the tmpfs mounted) while the model container is created and,
         # unless `keeper_first`, started: then `_check_held` proves it held /output in time.
-        keeper_started = _pool().submit(_start, client, self._keeper_config(spec, volume.name))
+        keeper_config = self._keeper_config(spec, volume.name, runtime)
+        keeper_started = _pool().submit(_start, client, keeper_config)
         try:
-            container = client.containers.create(**_model_config(client, spec, volume.name))
+            container = _create(client, _model_config(client, spec, volume.name, runtime))
             if keeper_first:
                 keeper_started.result()
             started = time.monotonic()
@@ -271,16 +342,17 @@ class DockerBackend(Backend):
             output_too_large=too_large,
         )
 
-    def _keeper_config(self, spec: RunSpec, volume_name: str) -> dict[str, Any]:
+    def _keeper_config(self, spec: RunSpec, volume_name: str, runtime: str) -> dict[str, Any]:
         return {
             "image": self._keeper_image or runtime_image_tag(),
+            "runtime": runtime,
             "command": ["sleep", "infinity"],
             "entrypoint": [],
             "name": spec.name + KEEPER_SUFFIX,
             "user": CONTAINER_USER,
             "labels": _labels(spec.name, "keeper"),
             "mounts": [Mount("/output", volume_name, type="volume", no_copy=True)],
-            "pids_limit": 16,
+            "pids_limit": _host_pids(16, runtime),
             "mem_limit": "64m",
             "memswap_limit": "64m",
             "nano_cpus": 200_000_000,
@@ -366,7 +438,8 @@ def _environment(env: Mapping[str, str]) -> dict[str, str]:
     return {**env, "HELDOUT_INPUT": "/input", "HELDOUT_OUTPUT": "/output"}
 
 
-def _model_config(client: Any, spec: RunSpec, volume_name: str) -> dict[str, Any]:
+def _model_config(client: Any, spec: RunSpec, volume_name: str, runtime: str
+                  ) -> dict[str, Any]:
     limits = spec.limits
     mounts = [
         Mount("/input", str(spec.input_dir.resolve()), type="bind", read_only=True),
@@ -378,6 +451,7 @@ def _model_config(client: Any, spec: RunSpec, volume_name: str) -> dict[str, Any
         )
     return {
         "image": spec.image,
+        "runtime": runtime,
         "command": list(spec.command) if spec.command is not None else None,
         "name": spec.name,
         "user": CONTAINER_USER,
@@ -386,7 +460,7 @@ def _model_config(client: Any, spec: RunSpec, volume_name: str) -> dict[str, Any
         "labels": _labels(spec.name, "model"),
         "mounts": mounts,
         "tmpfs": _tmpfs_mounts(client, spec),
-        "pids_limit": limits.pids,
+        "pids_limit": _host_pids(limits.pids, runtime),
         "mem_limit": f"{limits.memory_mb}m",
         "memswap_limit": f"{limits.memory_mb}m",
         "nano_cpus": int(limits.cpus * 1e9),
@@ -396,6 +470,12 @@ def _model_config(client: Any, spec: RunSpec, volume_name: str) -> dict[str, Any
         "detach": True,
         **_LOCKDOWN,
     }
+
+
+def _host_pids(processes: int, runtime: str) -> int:
+    if runtime == GVISOR:
+        return GVISOR_BASE_TASKS + GVISOR_TASKS_PER_PROCESS * processes
+    return processes
 
 
 def _tmpfs_mounts(client: Any, spec: RunSpec) -> dict[str, str]:
@@ -518,9 +598,74 @@ def _remove_labelled(resources: Iterable[Any], prefix: str, keep: frozenset[str]
 
 
 def _start(client: Any, config: dict[str, Any]) -> Any:
-    container = client.containers.create(**config)
+    container = _create(client, config)
     container.start()
     return container
+
+
+def _create(client: Any, config: dict[str, Any]) -> Any:
+    """`client.containers.create(**config)`, with the host-wide /proc and /sys files masked
+    under runc. The SDK's create() has no argument for the engine's HostConfig.MaskedPaths,
+    so the SDK's own translation of the arguments is used and the key added to it."""
+    if config.get("runtime") != RUNC:
+        return client.containers.create(**config)
+    arguments = _create_container_args({**config, "version": client.api._version})
+    arguments["host_config"]["MaskedPaths"] = list(MASKED_PATHS)
+    created = client.api.create_container(**arguments)
+    return client.containers.get(created["Id"])
+
+
+def _runtime_choice(given: str | None) -> str:
+    choice = given or os.environ.get(RUNTIME_ENV) or "auto"
+    if choice not in RUNTIME_CHOICES:
+        raise ValueError(f"{RUNTIME_ENV} must be one of {', '.join(RUNTIME_CHOICES)}, "
+                         f"not {choice!r}")
+    return choice
+
+
+_RESOLVED: dict[int, str] = {}
+_RESOLVING = threading.Lock()
+
+
+def resolve_runtime(client: Any, image: str) -> str:
+    """What `auto` means on this engine: `runsc` when the engine has it registered and a
+    locked-down probe container of `image` runs under it and exits 0, else `runc` (logged).
+    Decided once per process (keyed by process id, as the shared client)."""
+    pid = os.getpid()
+    with _RESOLVING:
+        if pid not in _RESOLVED:
+            _RESOLVED[pid] = GVISOR if _gvisor_works(client, image) else RUNC
+            logger.info("sandbox runtime: %s", _RESOLVED[pid])
+        return _RESOLVED[pid]
+
+
+def _gvisor_works(client: Any, image: str) -> bool:
+    if GVISOR not in (client.info().get("Runtimes") or {}):
+        logger.warning("the engine has no %s runtime (scripts/register_runsc.sh): models run "
+                       "under runc with host-wide /proc and /sys files masked", GVISOR)
+        return False
+    name = f"heldout-probe-{uuid.uuid4().hex[:12]}"
+    try:
+        container = _create(client, {
+            "image": image, "command": ["sleep", "0"],
+            "entrypoint": [], "name": name, "user": CONTAINER_USER, "runtime": GVISOR,
+            "labels": _labels(name, "probe"), "tmpfs": {"/tmp": "size=16m,mode=1777"},
+            "pids_limit": _host_pids(16, GVISOR), "mem_limit": "256m",
+            "memswap_limit": "256m", "init": True,
+            "detach": True, **_LOCKDOWN,
+        })
+        try:
+            container.start()
+            status = container.wait(timeout=PROBE_TIMEOUT_S).get("StatusCode")
+        finally:
+            _remove(container)
+    except ENGINE_ERRORS as exc:
+        logger.warning("%s is registered but a probe run failed (%s): models run under runc "
+                       "with host-wide /proc and /sys files masked", GVISOR, exc)
+        return False
+    if status != 0:
+        logger.warning("a probe run under %s exited %s: models run under runc", GVISOR, status)
+    return bool(status == 0)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}

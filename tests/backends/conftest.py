@@ -73,6 +73,12 @@ def backend(runtime_image: str) -> Iterator[DockerBackend]:
     backend.remove_orphans(prefix=SESSION_PREFIX)
 
 
+@pytest.fixture(scope="session")
+def sandbox_runtime(backend: DockerBackend) -> str:
+    """What the default runtime (HELDOUT_SANDBOX_RUNTIME, else auto) resolved to here."""
+    return backend.runtime()
+
+
 @pytest.fixture
 def run_name(request: pytest.FixtureRequest) -> str:
     return f"{SESSION_PREFIX}{request.node.name[:40].replace('[', '-').strip(']')}"

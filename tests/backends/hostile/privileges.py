@@ -1,7 +1,11 @@
 """Checks who it is and tries to gain privileges."""
+import ctypes
 import json
 import os
 import subprocess
+
+PR_GET_SECCOMP, PR_GET_NO_NEW_PRIVS = 21, 39
+libc = ctypes.CDLL(None, use_errno=True)
 
 
 def run(*command):
@@ -27,8 +31,10 @@ report = {
     "chroot": attempt(lambda: os.chroot("/")),
     "cap_eff": status["CapEff"].strip(),
     "cap_bnd": status["CapBnd"].strip(),
-    "no_new_privs": status.get("NoNewPrivs", "").strip(),
-    "seccomp": status.get("Seccomp", "").strip(),
+    # prctl rather than /proc/self/status: gVisor's status has no NoNewPrivs line
+    "no_new_privs": str(libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)),
+    "seccomp": str(libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0)),
+    "kernel": open("/proc/version").read().strip(),
     "pid1": open("/proc/1/cmdline").read().split("\0")[0],
     "read_shadow": attempt(lambda: open("/etc/shadow").read()),
     "mounts": {
