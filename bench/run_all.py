@@ -15,7 +15,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 BENCHES = ["bench_metrics.py", "bench_bootstrap.py", "bench_froc.py", "bench_feedback.py",
-           "bench_leaderboard.py", "bench_upload_memory.py"]
+           "bench_leaderboard.py", "bench_upload_memory.py", "bench_sandbox.py"]
 
 
 def run(script: str) -> list[list[str]]:
