@@ -469,6 +469,7 @@ def _model_config(client: Any, spec: RunSpec, volume_name: str, runtime: str
         "log_config": _log_config(limits.log_bytes),
         "detach": True,
         **_LOCKDOWN,
+        "ulimits": _ulimits(limits.pids, runtime),
     }
 
 
@@ -476,6 +477,17 @@ def _host_pids(processes: int, runtime: str) -> int:
     if runtime == GVISOR:
         return GVISOR_BASE_TASKS + GVISOR_TASKS_PER_PROCESS * processes
     return processes
+
+
+def _ulimits(processes: int, runtime: str) -> list[Ulimit]:
+    """Under gVisor RLIMIT_NPROC counts the sandbox's own tasks, so a fork bomb gets EAGAIN
+    at `processes`, as the pids cgroup gives it under runc, long before the host-task limit
+    (which would kill the sandbox). Never under runc: there it counts every process of uid
+    65534 on the host, other runs' included."""
+    ulimits = list(_LOCKDOWN["ulimits"])
+    if runtime == GVISOR:
+        ulimits.append(Ulimit(name="nproc", soft=processes, hard=processes))
+    return ulimits
 
 
 def _tmpfs_mounts(client: Any, spec: RunSpec) -> dict[str, str]:
