@@ -8,7 +8,7 @@ here=$(dirname "$0")
 registered=skipped
 if [ "$(id -u)" = 0 ]; then registered=$("$here/register_runsc.sh"); fi
 
-has_runsc() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; }
+has_runsc() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep '"runsc"' >/dev/null; }
 
 if docker info >/dev/null 2>&1; then
   if [ "$registered" = registered ] || { [ "$registered" = unchanged ] && ! has_runsc; }; then
