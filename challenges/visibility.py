@@ -15,6 +15,7 @@ and the answer is a frozen value, so a view computes it once and hands it around
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,18 @@ class PhaseRights:
         hidden run says only its error class (organisers see everything)."""
         return self.is_organiser or run.lane == "sanity"
 
+    def shown(self, submission: Any) -> Any:
+        """The submission as this viewer may see it now: organisers see it as it is; its team
+        learns an outcome on hidden data only once it is told (Submission.as_told)."""
+        return submission if self.is_organiser else submission.as_told()
+
+    def shown_runs(self, submission: Any, runs: list[Any]) -> list[Any]:
+        """Runs as this viewer may see them: a run on hidden data says nothing (no error
+        class, no log) until the submission's outcome is told."""
+        if self.is_organiser or submission.outcome_told():  # False on an untold view
+            return runs
+        return [run if run.lane == "sanity" else _untold_run(run) for run in runs]
+
     def submission_times(self, submission: Any) -> tuple[Any, Any]:
         """(started, finished) as shown: to the minute for teams, whose total time would
         otherwise time the hidden run."""
@@ -116,6 +129,13 @@ class PhaseRights:
             shown |= {part: values for part, values in (result.released or {}).items()
                       if part in shown}
         return shown
+
+
+def _untold_run(run: Any) -> Any:
+    shown = copy.copy(run)
+    shown.error_class = shown.error_message = shown.log_tail = ""
+    shown.finished_at = shown.exit_code = shown.duration_s = None
+    return shown
 
 
 def _challenge_visible(challenge: Challenge, user: Any) -> bool:

@@ -33,14 +33,16 @@ import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from challenges.models import Phase
@@ -54,7 +56,7 @@ from scoring.models import Result
 from scoring.scores import lesion_cells
 from stats.metrics import higher_is_better
 from stats.ranking import Board, EntryVectors, RankedEntry, rank_vectors
-from submissions.models import Submission
+from submissions.models import Submission, outcomes_untold_since, untold_outcomes
 
 logger = logging.getLogger(__name__)
 PAYLOAD_VERSION = 2
@@ -510,8 +512,26 @@ def _audit_final(phase: Phase, payload: Payload) -> None:
                        "as_of": payload["as_of"]})
 
 
+def release_time(phase: Phase, as_of: datetime) -> datetime:
+    """When everyone but the organisers may see boards computed at `as_of`: at once, unless
+    the phase has an outcome on hidden data that its team is not told yet; then at the end
+    of the release period, as that team learns it (submissions.models.untold_outcomes)."""
+    if Submission.objects.filter(untold_outcomes(as_of), phase=phase).exists():
+        return outcomes_untold_since(as_of) + timedelta(seconds=settings.HELDOUT_RELEASE_SECONDS)
+    return as_of
+
+
+def _hold_released(snapshot: LeaderboardSnapshot, now: datetime) -> None:
+    """Keep the board everyone sees now (server-side copy) before a newer one replaces it;
+    a board not released yet is simply replaced (the held one stays)."""
+    LeaderboardSnapshot.objects.filter(
+        Q(release_at__isnull=True) | Q(release_at__lte=now), pk=snapshot.pk,
+    ).update(held=Coalesce("public", "payload"))
+
+
 def _store(phase: Phase, boards: dict[str, Payload], as_of: datetime) -> bool:
     """Write the boards unless a computation that read newer data already landed."""
+    release_at = release_time(phase, as_of)
     with transaction.atomic():
         for name in boards:
             LeaderboardSnapshot.objects.get_or_create(phase=phase, board=name,
@@ -526,11 +546,13 @@ def _store(phase: Phase, boards: dict[str, Payload], as_of: datetime) -> bool:
         stamps = [datetime.fromisoformat(s.stored_as_of) for s in snapshots if s.stored_as_of]
         if any(stamp > as_of for stamp in stamps):
             return False
+        now = timezone.now()
         for snapshot in snapshots:
             if boards[snapshot.board].get("final") and snapshot.stored_final is not True:
                 _audit_final(phase, boards[snapshot.board])
-            snapshot.payload = boards[snapshot.board]
-            snapshot.save(update_fields=["payload", "computed_at"])
+            _hold_released(snapshot, now)
+            snapshot.payload, snapshot.release_at = boards[snapshot.board], release_at
+            snapshot.save(update_fields=["payload", "release_at", "computed_at"])
         LeaderboardSnapshot.objects.filter(phase=phase).exclude(board__in=boards).delete()
     return True
 

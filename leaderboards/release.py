@@ -7,6 +7,7 @@ once the phase has closed, see the exact board."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from stats.release import Policy
@@ -76,3 +77,26 @@ def released_payload(payload: Payload, policy: Policy) -> Payload:
     entries = [_released_entry(entry, places) for entry in payload.get("entries") or []]
     return {**payload, "entries": _rerank(entries, primary, higher), "release": policy.name,
             "timeline": payload.get("released_timeline") or []}
+
+
+def _minute(stamp: Any) -> Any:
+    if not isinstance(stamp, str) or not stamp:
+        return stamp
+    return datetime.fromisoformat(stamp).replace(second=0, microsecond=0).isoformat()
+
+
+def _coarse_lines(lines: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [{**line, "points": [[_minute(t), v] for t, v in line["points"]]}
+            for line in lines or []]
+
+
+def coarse_times(payload: Payload) -> Payload:
+    """The board with every time in it to the minute, as everyone but the organisers sees it:
+    when a board was computed, or a submission made, to the second would time runs on hidden
+    data (the boards are recomputed right after each result)."""
+    entries = [{**entry, "submitted_at": _minute(entry.get("submitted_at")),
+                "last_submission_at": _minute(entry.get("last_submission_at"))}
+               for entry in payload.get("entries") or []]
+    return {**payload, "as_of": _minute(payload.get("as_of")), "entries": entries,
+            "timeline": _coarse_lines(payload.get("timeline")),
+            "released_timeline": _coarse_lines(payload.get("released_timeline"))}

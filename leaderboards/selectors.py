@@ -16,7 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, F, JSONField, Q, QuerySet, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from challenges.models import Phase
 from challenges.visibility import PhaseRights
@@ -24,7 +28,7 @@ from core.storage import private_path
 from leaderboards import charts
 from leaderboards.compute import SmallCellRule, payload_as_of, small_cell_rule
 from leaderboards.models import LeaderboardSnapshot
-from leaderboards.release import released_payload
+from leaderboards.release import coarse_times, released_payload
 from scoring.arrays import from_bytes
 from scoring.labels import LabelTable, part_mask, read_labels
 from scoring.models import Result
@@ -98,7 +102,7 @@ class BoardView:
     reason: str
     payload: dict[str, Any] | None
     board: str = "public"
-    computed_at: datetime | None = None
+    version: str = ""  # names the computation shown, without its time (ETags)
 
     @property
     def entries(self) -> list[dict[str, Any]]:
@@ -127,14 +131,50 @@ def leaderboard_for(*, rights: PhaseRights, board: str) -> BoardView:
     visible, reason = rights.board(board)
     if not visible:
         return BoardView(False, reason, None, board)
-    snapshot = LeaderboardSnapshot.objects.filter(phase=phase, board=board).first()
-    if snapshot is None:
+    payload = _stored_board(phase, board, exact=rights.is_organiser)
+    if not payload:
         return BoardView(True, _missing_reason(phase, board), None, board)
-    reason = "" if snapshot.payload.get("entries") else "No scored submissions yet."
-    payload = snapshot.payload
+    reason = "" if payload.get("entries") else "No scored submissions yet."
+    version = _version(payload)
     if rights.releases_scores and board == LeaderboardSnapshot.Board.PUBLIC:
         payload = released_payload(payload, phase.release_policy())
-    return BoardView(True, reason, payload, board, snapshot.computed_at)
+    if not rights.is_organiser:
+        payload = coarse_times(payload)
+    return BoardView(True, reason, payload, board, version)
+
+
+def _version(payload: dict[str, Any]) -> str:
+    """Names a board's computation without telling when it ran (for ETags): keyed, since a
+    plain hash of a time is inverted by trying every microsecond of a minute."""
+    return salted_hmac("heldout.board-version", str(payload.get("as_of", ""))).hexdigest()[:16]
+
+
+def _stored_board(phase: Phase, board: str, *, exact: bool) -> dict[str, Any] | None:
+    """The latest board for organisers; for everyone else the one released to them now
+    (LeaderboardSnapshot: a newer board waits for the end of its release period). Only the
+    one payload shown is read."""
+    released = Q(release_at__isnull=True) | Q(release_at__lte=timezone.now())
+    shown = F("payload") if exact else Case(
+        When(released, then=Coalesce("public", "payload")), default=F("held"),
+        output_field=JSONField())
+    return LeaderboardSnapshot.objects.filter(  # type: ignore[no-any-return]
+        phase=phase, board=board).values_list(shown, flat=True).first()
+
+
+def shown_board_as_of(*, phase_id: int, board: str, exact: bool) -> str | None:
+    """`as_of` of the board a viewer sees (see `_stored_board`), read without its payload:
+    a large board is not worth loading for one stamp."""
+    row = LeaderboardSnapshot.objects.filter(phase_id=phase_id, board=board).annotate(
+        latest=KeyTextTransform("as_of", "payload"), public_as_of=KeyTextTransform(
+            "as_of", "public"), held_as_of=KeyTextTransform("as_of", "held"),
+    ).values("release_at", "latest", "public_as_of", "held_as_of").first()
+    if row is None:
+        return None
+    if exact:
+        return row["latest"]  # type: ignore[no-any-return]
+    if row["release_at"] is None or row["release_at"] <= timezone.now():
+        return row["public_as_of"] or row["latest"]  # type: ignore[no-any-return]
+    return row["held_as_of"]  # type: ignore[no-any-return]
 
 
 def board_entry(view: BoardView, key: str) -> dict[str, Any] | None:

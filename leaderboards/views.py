@@ -79,8 +79,7 @@ def leaderboard_live(request: HttpRequest, slug: str, phase: str, board: str) ->
     rights = _phase_rights(request, slug, phase)
     item, team_id = rights.phase, rights.team_id
     view = _board_view(rights, board)
-    stamp = view.computed_at.timestamp() if view.computed_at else 0
-    etag = f'"{board}-{int(view.visible)}-{stamp}-{team_id}"'
+    etag = f'"{board}-{int(view.visible)}-{view.version}-{team_id}"'
     if etag in request.headers.get("If-None-Match", ""):
         response: HttpResponse = HttpResponseNotModified()
     else:

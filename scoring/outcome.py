@@ -104,6 +104,10 @@ def finish(
 
 
 def after_finish(submission_pk: int, phase_pk: int, refresh_board: bool = True) -> None:
-    dispatch.send(NOTIFY_TEAM, submission_pk=submission_pk)
+    # The e-mail leaves when the team may learn the outcome (Submission.told_at), not at
+    # the run's end: its arrival would time the run on hidden data.
+    told_at = Submission.objects.get(pk=submission_pk).told_at()
+    wait = max(0.0, (told_at - timezone.now()).total_seconds()) if told_at else 0.0
+    dispatch.send(NOTIFY_TEAM, countdown=wait or None, submission_pk=submission_pk)
     if refresh_board:  # every final status can change a board (a failed re-score removes one)
         dispatch.refresh_leaderboard(phase_pk)

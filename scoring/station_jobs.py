@@ -356,11 +356,18 @@ def sweep_jobs(*, now: timezone.datetime | None = None) -> list[int]:
     return reoffered
 
 
-def waiting_for(submission: Submission) -> list[dict[str, Any]]:
+def waiting_for(submission: Submission, *, finished_as_running: bool = False
+                ) -> list[dict[str, Any]]:
     """The stations an attempt waits for: whether each has been heard from lately, and
-    whether its dataset is paused (a changed fingerprint not accepted yet)."""
+    whether its dataset is paused (a changed fingerprint not accepted yet).
+    `finished_as_running`: a job that is done counts as running (what a team sees)."""
     recent = timezone.now() - timedelta(seconds=settings.HELDOUT_STATION_OFFLINE_SECONDS)
     jobs = open_jobs(submission)
+    if finished_as_running:
+        jobs = list(StationJob.objects.filter(
+            submission_id=submission.pk, attempt=submission.attempts).select_related("station"))
+        for job in jobs:
+            job.status = Status.QUEUED if job.status == Status.QUEUED else Status.RUNNING
     paused = set(StationDataset.objects.filter(
         station__in=[job.station for job in jobs], changed_at__isnull=False).values_list(
         "station_id", "name"))

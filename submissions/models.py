@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +18,28 @@ from core.text import StorableTextField
 
 # A note is a reminder for the team, not documentation: short enough for a table cell.
 NOTE_MAX_LENGTH = 500
+# Lanes whose failure depends on public data only (the upload, the public sanity run): teams
+# learn such an outcome at once. Any other outcome followed a run on hidden data.
+PUBLIC_LANES = ("upload", "sanity")
+
+
+def outcomes_untold_since(now: datetime | None = None) -> datetime:
+    """Outcomes on hidden data that ended at or after this moment are not told to teams yet:
+    the start of the current release period (HELDOUT_RELEASE_SECONDS, a minute by default).
+
+    A team learns when its run on hidden data ended only to the period it ended in, through
+    every channel (status, scores, board, e-mail, quota): knowing it to the second would
+    time the run, and a model can encode a hidden value in how long it runs."""
+    moment = (now or timezone.now()).timestamp()
+    return datetime.fromtimestamp(moment - moment % settings.HELDOUT_RELEASE_SECONDS, tz=UTC)
+
+
+def untold_outcomes(now: datetime | None = None) -> models.Q:
+    """The submissions whose outcome on hidden data teams do not know yet (see above)."""
+    ended_lately = (models.Q(status__in=("succeeded", "failed"),
+                             finished_at__gte=outcomes_untold_since(now))
+                    & ~models.Q(failed_lane__in=PUBLIC_LANES))
+    return models.Q(status="scoring") | ended_lately
 
 
 class Submission(models.Model):
@@ -38,6 +62,7 @@ class Submission(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING, Status.SCORING)
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    untold = False  # True on the unsaved copy `as_told` makes while the outcome is untold
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     phase = models.ForeignKey(Phase, on_delete=models.PROTECT, related_name="submissions")
@@ -101,6 +126,39 @@ class Submission(models.Model):
     def is_final(self) -> bool:
         return self.status in self.FINAL
 
+    def _ended_on_hidden_data(self) -> bool:
+        return (self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+                and self.failed_lane not in PUBLIC_LANES and self.finished_at is not None)
+
+    def outcome_told(self, now: datetime | None = None) -> bool:
+        """Whether its team may know how the submission ended (see `untold_outcomes`)."""
+        if self.untold or self.status == self.Status.SCORING:
+            return False
+        if not self._ended_on_hidden_data():
+            return True
+        assert self.finished_at is not None
+        return self.finished_at < outcomes_untold_since(now)
+
+    def told_at(self) -> datetime | None:
+        """When its team learns how the submission ended: at once for an outcome on public
+        data, else at the end of the release period its run on hidden data ended in."""
+        if self.finished_at is None or not self._ended_on_hidden_data():
+            return self.finished_at
+        return outcomes_untold_since(self.finished_at) + timedelta(
+            seconds=settings.HELDOUT_RELEASE_SECONDS)
+
+    def as_told(self, now: datetime | None = None) -> Submission:
+        """The submission as its team may see it now: until its outcome on hidden data is
+        told, still running, with no error, end time or result. A copy: never saved."""
+        if self.outcome_told(now):
+            return self
+        shown = copy.copy(self)  # Django copies the related-object cache with the instance
+        shown.status, shown.error_class, shown.error_message = self.Status.RUNNING, "", ""
+        shown.failed_lane, shown.finished_at, shown.untold = "", None, True
+        shown._state.fields_cache["result"] = None  # reads as "no result", without a query
+        shown.save = _never_saved  # type: ignore[method-assign]
+        return shown
+
     @classmethod
     def update_status(
         cls, pk: int, *, to: str, from_: Iterable[str] | None = None,
@@ -118,6 +176,10 @@ class Submission(models.Model):
         if attempt is not None:
             rows = rows.filter(attempts=attempt)
         return bool(rows.update(status=to, **fields))
+
+
+def _never_saved(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("a submission as shown to its team is a view, not a row to save")
 
 
 _S = Submission.Status

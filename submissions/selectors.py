@@ -14,7 +14,7 @@ from challenges import selectors as challenge_selectors
 from challenges.models import Membership, Phase, Team
 from challenges.visibility import PhaseRights, phase_rights
 from submissions.exceptions import NotAMember
-from submissions.models import Submission, UploadSession
+from submissions.models import Submission, UploadSession, untold_outcomes
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,11 @@ def counted_submissions(*, phase: Phase, team: Team) -> QuerySet[Submission]:
 def quota_status(*, phase: Phase, team: Team) -> QuotaStatus:
     day = utc_day_start()
     counted = counted_submissions(phase=phase, team=team)
+    # An outcome not told yet still holds its slot: a slot freed at the run's end would
+    # time the run on hidden data (Submission.as_told).
     running = Submission.objects.filter(
-        phase=phase, team=team, status__in=Submission.ACTIVE, is_baseline=False
+        Q(status__in=Submission.ACTIVE) | untold_outcomes(), phase=phase, team=team,
+        is_baseline=False,
     ).count()
     return QuotaStatus(
         per_day=phase.quota_per_day, used_today=counted.filter(created_at__gte=day).count(),

@@ -65,6 +65,11 @@ class SubmissionSerializer(serializers.ModelSerializer):
     def get_error_class(self, submission: Submission) -> str | None:
         return submission.error_class or None
 
+    def to_representation(self, submission: Submission) -> Any:
+        # As the viewer may see it now: an outcome on hidden data is told to the team at
+        # the end of the period it ended in (Submission.as_told).
+        return super().to_representation(self.rights.shown(submission))
+
     @property
     def rights(self) -> PhaseRights:
         return self.context["rights"]  # type: ignore[no-any-return]
@@ -146,7 +151,8 @@ class SubmissionDetailSerializer(SubmissionSerializer):
     def get_runs(self, submission: Submission) -> Any:
         # The current attempt only, as on the submission page.
         runs = submission.runs.filter(attempt=submission.attempts).order_by("started_at")
-        return RunSerializer(runs, many=True, context=self.context).data
+        shown = self.rights.shown_runs(submission, list(runs))
+        return RunSerializer(shown, many=True, context=self.context).data
 
 
 class QuotaSerializer(serializers.Serializer):

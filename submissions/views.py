@@ -39,8 +39,8 @@ def phase_detail(request: HttpRequest, slug: str, phase: str) -> HttpResponse:
     if team is not None:
         context["quota"] = selectors.quota_status(phase=item, team=team)
         context["history"] = [
-            (submission, _shown_primary(rights, submission))
-            for submission in selectors.team_submissions(phase=item, team=team)
+            (shown, _shown_primary(rights, shown)) for shown in map(
+                rights.shown, selectors.team_submissions(phase=item, team=team))
         ]
         context["show_scores"] = rights.scores_visible
         context["selected_count"] = sum(1 for s, _ in context["history"] if s.selected)
@@ -127,8 +127,10 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]] | None,
     return [(name, [metrics.get(part, {}).get(name) for part in parts]) for name in names]
 
 
-def _submission_context(submission: Submission, rights: PhaseRights) -> dict[str, object]:
-    runs = list(submission.runs.filter(attempt=submission.attempts).order_by("started_at"))
+def _submission_context(row: Submission, rights: PhaseRights) -> dict[str, object]:
+    runs = rights.shown_runs(row, list(row.runs.filter(attempt=row.attempts).order_by(
+        "started_at")))
+    submission = rights.shown(row)  # as the viewer may see it now (Submission.as_told)
     result = getattr(submission, "result", None)
     metrics = rights.shown_metrics(result)
     parts = list(metrics or {})

@@ -8,12 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from django import template
-from django.db.models.fields.json import KeyTextTransform
 
 from challenges.models import Phase
 from challenges.visibility import phase_rights
 from leaderboards.models import LeaderboardSnapshot
-from leaderboards.selectors import BoardView, leaderboard_for
+from leaderboards.selectors import BoardView, leaderboard_for, shown_board_as_of
 
 register = template.Library()
 
@@ -37,11 +36,6 @@ def board_pending(context: dict[str, Any], submission: Any) -> bool:
         phase=submission.phase, user=context["request"].user)
     if not rights.board(LeaderboardSnapshot.Board.PUBLIC)[0]:
         return False  # a board the viewer cannot see is not "being added to" for them
-    # Only the payload's `as_of`: a large board's payload is not worth loading for one stamp.
-    raw = (
-        LeaderboardSnapshot.objects.filter(
-            phase_id=submission.phase_id, board=LeaderboardSnapshot.Board.PUBLIC)
-        .annotate(as_of=KeyTextTransform("as_of", "payload"))
-        .values_list("as_of", flat=True).first()
-    )
+    raw = shown_board_as_of(phase_id=submission.phase_id, board=LeaderboardSnapshot.Board.PUBLIC,
+                            exact=rights.is_organiser)
     return not raw or datetime.fromisoformat(raw) < submission.finished_at

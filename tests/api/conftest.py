@@ -23,6 +23,7 @@ from submissions.models import Submission
 from submissions.services import submission_create
 from submissions.uploads import stage_chunks
 from tests.factories import EvaluationSetFactory, ResultFactory, RunFactory
+from tests.factories.submissions import told_finish
 
 CSV = b"id,score\nc001,0.9\nc002,0.1\nc003,0.5\n"
 ROLES = ("member", "other_team", "organiser", "anonymous")
@@ -78,7 +79,7 @@ def finish(
     submission: Submission, metrics: dict[str, dict[str, float]] | None = None
 ) -> Submission:
     """Record a scored outcome the way the pipeline stores it (status, runs, result)."""
-    now = timezone.now()
+    now = told_finish()  # a past outcome, told to its team
     Submission.objects.filter(pk=submission.pk).update(
         status=Submission.Status.SUCCEEDED, attempts=1, started_at=now, finished_at=now)
     submission.refresh_from_db()

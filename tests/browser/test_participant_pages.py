@@ -25,6 +25,7 @@ from challenges.models import Challenge, Invitation, Phase, Team
 from leaderboards.compute import recompute
 from submissions.models import Submission
 from tests.factories import ResultFactory, SubmissionFactory, TeamFactory, add_member
+from tests.factories.submissions import told_finish
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +49,7 @@ def scored(phase: Phase, team: Team, seed: int) -> Submission:
     """A succeeded submission with a stored result, as the pipeline leaves it."""
     submission = SubmissionFactory(phase=phase, team=team, status=Submission.Status.SUCCEEDED,
                                    attempts=1, started_at=timezone.now(),
-                                   finished_at=timezone.now())
+                                   finished_at=told_finish())
     n = phase.evaluation_set.n_cases
     scores = np.random.default_rng(seed).random(n)
     metrics = {part: {"auroc": 0.5, "auprc": 0.3, "f1": 0.4, "brier": 0.3}

@@ -5,13 +5,12 @@ from __future__ import annotations
 import factory
 import numpy as np
 from django.conf import settings
-from django.utils import timezone
 
 from scoring.arrays import to_bytes
 from scoring.models import Result, Run
 from submissions.models import Submission
 from tests.factories.challenges import EvaluationSetFactory
-from tests.factories.submissions import SubmissionFactory
+from tests.factories.submissions import SubmissionFactory, told_finish
 
 
 class RunFactory(factory.django.DjangoModelFactory):
@@ -51,7 +50,7 @@ class ResultFactory(factory.django.DjangoModelFactory):
 
     submission = factory.SubFactory(
         SubmissionFactory, status=Submission.Status.SUCCEEDED,
-        finished_at=factory.LazyFunction(timezone.now))
+        finished_at=factory.LazyFunction(told_finish))
     evaluation_set = factory.LazyAttribute(_evaluation_set)
     metrics = factory.LazyFunction(lambda: {"all": {"auroc": 0.8, "auprc": 0.6}})
     case_scores = factory.LazyAttribute(lambda r: _optional_bytes(r.scores, np.float64))

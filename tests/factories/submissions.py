@@ -3,13 +3,22 @@ upload, the checks or the queueing of `submissions.services.submission_create`."
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import factory
-from django.db.models import Max
+from django.conf import settings
+from django.db.models import F, Max
+from django.utils import timezone
 
 from submissions.models import Submission
 from tests.factories.challenges import PhaseFactory, TeamFactory
+
+
+def told_finish() -> datetime:
+    """An end time whose outcome its team has been told (before the current release period:
+    submissions.models.untold_outcomes), for results that stand for past work."""
+    return timezone.now() - timedelta(seconds=settings.HELDOUT_RELEASE_SECONDS + 1)
 
 
 def next_number(submission: Any) -> int:
@@ -47,3 +56,16 @@ class SubmissionFactory(factory.django.DjangoModelFactory):
         if create:
             Submission.objects.filter(pk=self.pk).update(created_at=extracted)
         self.created_at = extracted
+
+
+def a_period_later() -> None:
+    """Stands for waiting until the current release period is over: every outcome so far is
+    told to its team and every board computed so far is released to everyone (end times and
+    board release times moved back by one period; see submissions.models.untold_outcomes)."""
+    from leaderboards.models import LeaderboardSnapshot
+
+    period = timedelta(seconds=settings.HELDOUT_RELEASE_SECONDS + 1)
+    Submission.objects.filter(finished_at__isnull=False).update(
+        finished_at=F("finished_at") - period)
+    LeaderboardSnapshot.objects.filter(release_at__isnull=False).update(
+        release_at=F("release_at") - period)

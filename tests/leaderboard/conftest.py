@@ -44,6 +44,7 @@ from tests.factories import (
     UserFactory,
     add_member,
 )
+from tests.factories.submissions import told_finish
 
 N_TEST = 3000
 B = 200
@@ -154,7 +155,7 @@ def add_result(phase: Phase, table: LabelTable) -> AddResult:
         submission = SubmissionFactory(
             phase=phase, team=team, created_by=user or team.captain,
             status=Submission.Status.SUCCEEDED, is_baseline=baseline, selected=selected,
-            finished_at=timezone.now(),
+            finished_at=told_finish(),
             created_at=timezone.now() - timedelta(minutes=minutes_ago),
         )
         names = [phase.primary_metric, *phase.secondary_metrics]

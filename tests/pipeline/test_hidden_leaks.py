@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from scoring.pipeline import HIDDEN_LANE_MESSAGES, evaluate
 from scoring.services import notify_team
 from submissions import selectors
+from tests.factories.submissions import a_period_later
 from tests.pipeline.test_e2e import PREAMBLE, _hidden_ages
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
@@ -52,6 +53,7 @@ def test_the_exit_code_attack_learns_the_error_class_only(
     submission = submit(synthetic_phase, team, alice, EXIT_WITH_AGE)
 
     evaluate(submission.pk)
+    a_period_later()  # the team is told the outcome
     notify_team(submission_pk=submission.pk)
     submission.refresh_from_db()
 
@@ -77,6 +79,7 @@ def test_the_timing_attack_sees_no_run_time(
     submission = submit(synthetic_phase, team, alice, SLEEP_FOR_AGE)
 
     evaluate(submission.pk)
+    a_period_later()  # the team is told the outcome
     submission.refresh_from_db()
 
     assert submission.status == "succeeded", submission.error_message

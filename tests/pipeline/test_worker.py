@@ -44,8 +44,9 @@ def _wait_final(pk: int, seconds: float = 120) -> Submission:
 
 
 def test_an_upload_is_scored_by_a_worker_through_redis(
-    worker, synthetic_phase, team, alice, tmp_path, runtime_image
+    worker, synthetic_phase, team, alice, tmp_path, runtime_image, settings
 ):
+    settings.HELDOUT_RELEASE_SECONDS = 3  # the team is told (e-mailed) when a period ends
     upload = make_bundle_zip(tmp_path / "model.zip", AGE_MODEL)
     submission = submission_create(
         phase=synthetic_phase, team=team, user=alice, kind="bundle",
@@ -62,6 +63,7 @@ def test_an_upload_is_scored_by_a_worker_through_redis(
     while not mail.outbox:
         assert time.monotonic() < deadline, "the team was not notified"
         time.sleep(0.2)
+    assert timezone.now() >= done.told_at() > done.finished_at  # not before
     assert "succeeded" in mail.outbox[0].subject
     assert set(mail.outbox[0].to) == {"alice@example.org", "bob@example.org"}
 

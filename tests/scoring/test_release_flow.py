@@ -20,6 +20,7 @@ from submissions.services import submission_create
 from submissions.uploads import stage_chunks
 from tests.bundles import phase_spec, write_bundle
 from tests.factories import TeamFactory
+from tests.factories.submissions import a_period_later
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,7 @@ def submit_scores(phase, team, user, scores) -> object:  # type: ignore[no-untyp
     submission = submission_create(phase=phase, team=team, user=user, kind="predictions",
                                    staged=staged)
     evaluate(submission.pk)
+    a_period_later()  # its team is told the outcome
     submission.refresh_from_db()
     assert submission.status == "succeeded", submission.error_message
     return submission

@@ -23,6 +23,7 @@ from submissions import services
 from submissions.exceptions import NotAMember, NoteTooLong, QuotaExceeded
 from submissions.models import NOTE_MAX_LENGTH, Submission
 from tests.factories import ResultFactory, SubmissionFactory
+from tests.factories.submissions import told_finish
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def no_queue() -> Any:
 
 def succeeded(phase: Phase, team: Any, *, finished_at: Any = None) -> Submission:
     submission = SubmissionFactory(phase=phase, team=team, status=Submission.Status.SUCCEEDED,
-                                   attempts=1, finished_at=finished_at or timezone.now())
+                                   attempts=1, finished_at=finished_at or told_finish())
     ResultFactory(submission=submission)
     return submission
 
@@ -265,7 +266,7 @@ def test_nothing_is_being_added_to_a_board_the_team_cannot_see(client, phase, te
 
 def test_a_failed_submission_is_never_being_added(client, phase, team_a, alice) -> None:
     submission = SubmissionFactory(phase=phase, team=team_a, status=Submission.Status.FAILED,
-                                   error_class="timeout", finished_at=timezone.now())
+                                   error_class="timeout", finished_at=told_finish())
     client.force_login(alice)
     assert "being added" not in client.get(submission.get_absolute_url()).content.decode()
 

@@ -33,6 +33,7 @@ from submissions.exceptions import InvalidUpload
 from submissions.models import Submission, UploadSession
 from submissions.uploads import chunk_path, stage_chunks
 from tests.factories import PhaseFactory, ResultFactory, RunFactory
+from tests.factories.submissions import told_finish
 
 CSV = b"id,score\nc001,0.9\nc002,0.1\nc003,0.5\nc004,0.25\n"
 LONG_CSV = b"id,score\n" + b"".join(b"c%04d,0.%d\n" % (i, i % 10) for i in range(300))
@@ -495,7 +496,7 @@ def test_the_status_partial_renders(submission, alice) -> None:
 def add_runs(submission: Submission) -> None:
     for lane in (Run.Lane.SANITY, Run.Lane.HIDDEN):
         RunFactory(submission=submission, lane=lane, exit_code=1, error_class="nonzero_exit",
-                   log_tail=f"LOG-OF-{lane.upper()}-LANE", finished_at=timezone.now())
+                   log_tail=f"LOG-OF-{lane.upper()}-LANE", finished_at=told_finish())
 
 
 def test_hidden_run_logs_are_shown_to_organisers_only(submission, alice, olga) -> None:
@@ -522,7 +523,7 @@ def test_hidden_run_logs_are_shown_when_the_phase_allows(submission, phase, alic
 
 def add_result(submission: Submission) -> None:
     Submission.objects.filter(pk=submission.pk).update(
-        status=Submission.Status.SUCCEEDED, finished_at=timezone.now())
+        status=Submission.Status.SUCCEEDED, finished_at=told_finish())
     ResultFactory(submission=submission, metrics={"all": {"auroc": 0.8123}})
 
 
