@@ -269,6 +269,9 @@ HELDOUT_SANDBOX_RUNTIME = env_str("HELDOUT_SANDBOX_RUNTIME", "auto")
 if HELDOUT_SANDBOX_RUNTIME not in ("auto", "runsc", "runc"):
     raise ImproperlyConfigured("HELDOUT_SANDBOX_RUNTIME must be auto, runsc or runc.")
 HELDOUT_MAX_ATTEMPTS = env_int("HELDOUT_MAX_ATTEMPTS", 3, minimum=1)
+# A queued submission whose evaluation message has waited this long without a claim is
+# handed to the broker again (a restarted broker may have lost it); see evaluations_redispatch.
+HELDOUT_REDISPATCH_SECONDS = env_int("HELDOUT_REDISPATCH_SECONDS", 600, minimum=60)
 HELDOUT_CONTAINER_PREFIX = env_str("HELDOUT_CONTAINER_PREFIX", "heldout-run-")
 HELDOUT_MAX_IMAGE_BYTES = env_int("HELDOUT_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1)
 HELDOUT_UPLOAD_EXPIRY_HOURS = env_int("HELDOUT_UPLOAD_EXPIRY_HOURS", 24, minimum=1)

@@ -16,12 +16,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core import dispatch
 from core.services import audit_record
 from scoring import outcome, station_jobs
 from scoring.models import StationJob
 from scoring.pipeline import container_name, get_backend, workdir_prefix
 from submissions.models import Submission
+from submissions.services import evaluation_dispatch, evaluations_redispatch
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
@@ -39,12 +39,12 @@ def submission_rescore(*, submission: Submission, actor: Any) -> bool:
     """Queue a finished submission again (organisers). Returns False if it is still active."""
     updated = Submission.update_status(
         submission.pk, to=Status.QUEUED, from_=Submission.FINAL, error_class="",
-        error_message="", finished_at=None, started_at=None,
+        error_message="", finished_at=None, started_at=None, dispatched_at=None,
     )
     if updated:
         audit_record(verb="submission.rescore", actor=actor,
                      challenge=submission.phase.challenge, target=f"submission:{submission.pk}")
-        transaction.on_commit(lambda: dispatch.evaluate_submission(submission.pk))
+        transaction.on_commit(lambda: evaluation_dispatch(submission_pk=submission.pk))
     return updated
 
 
@@ -65,6 +65,7 @@ def sweep_stuck_runs(*, now: timezone.datetime | None = None) -> list[int]:
     requeued = []
     station_jobs.sweep_jobs(now=now)
     station_jobs.complete_finished()
+    evaluations_redispatch(now=now)
     active = Submission.objects.filter(status__in=(Status.RUNNING, Status.SCORING)).exclude(
         # waiting for data stations: their jobs hold leases of their own
         pk__in=StationJob.objects.filter(status__in=StationJob.OPEN,
@@ -90,11 +91,11 @@ def _requeue_or_fail(submission: Submission) -> bool:
         return False
     requeued = Submission.update_status(
         submission.pk, to=Status.QUEUED, from_=[submission.status], attempt=attempt,
-        started_at=None, lease_until=None)
+        started_at=None, lease_until=None, dispatched_at=None)
     if requeued:
         audit_record(verb="submission.requeued", challenge=submission.phase.challenge,
                      target=f"submission:{submission.pk}", data={"attempts": attempt})
-        dispatch.evaluate_submission(submission.pk)
+        evaluation_dispatch(submission_pk=submission.pk)
     return requeued
 
 

@@ -117,7 +117,7 @@ class PhaseSubmissions(ListAPIView):
 
     @extend_schema(
         summary="Submit a file (multipart: file, kind)", request=SubmissionCreateSerializer,
-        responses={201: SubmissionSerializer}, parameters=[IDEMPOTENCY_HEADER],
+        responses={202: SubmissionSerializer}, parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request: Request, slug: str, phase: str) -> Response:
         item = self.get_phase()
@@ -132,7 +132,9 @@ class PhaseSubmissions(ListAPIView):
             phase=item, team=team, user=request.user, kind=kind, staged=staged,
             idempotency_key=key,
         )
-        return Response(submission_body(request, submission), status=status.HTTP_201_CREATED)
+        # 202: stored and queued; its evaluation reaches a worker even when the broker is
+        # down right now (the outbox: submissions.services.evaluation_dispatch)
+        return Response(submission_body(request, submission), status=status.HTTP_202_ACCEPTED)
 
 
 class SubmissionDetail(APIView):
@@ -261,13 +263,13 @@ class UploadFinish(APIView):
     created. No Idempotency-Key here: the upload id already is one (and the service cannot
     link one submission to two upload sessions)."""
 
-    @extend_schema(tags=["uploads"], request=None, responses={201: SubmissionSerializer},
+    @extend_schema(tags=["uploads"], request=None, responses={202: SubmissionSerializer},
                    summary="Turn a complete upload into a submission (safe to retry)")
     def post(self, request: Request, id: Any) -> Response:  # noqa: A002
         session = own_session(request, id)
         team = selectors.require_team(phase=session.phase, user=request.user)
         submission = services.upload_session_finish(session=session, team=team)
-        return Response(submission_body(request, submission), status=status.HTTP_201_CREATED)
+        return Response(submission_body(request, submission), status=status.HTTP_202_ACCEPTED)
 
 
 PHASE = "challenges/<slug:slug>/phases/<slug:phase>"

@@ -8,6 +8,7 @@ UniqueConstraint on (phase, team, number) backs the numbering up.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from challenges import selectors as challenge_selectors
@@ -43,6 +44,8 @@ from submissions.exceptions import (
 )
 from submissions.models import NOTE_MAX_LENGTH, Submission, UploadSession
 from submissions.uploads import StagedUpload, chunk_path, safe_filename, staging_dir
+
+logger = logging.getLogger(__name__)
 
 
 def upload_limits() -> validation.UploadLimits:
@@ -198,8 +201,37 @@ def _create_locked(
     audit_record(verb="submission.created", actor=user, challenge=phase.challenge,
                  target=f"submission:{submission.pk}",
                  data={"kind": kind, "sha256": staged.sha256, "size": staged.size})
-    transaction.on_commit(lambda: dispatch.evaluate_submission(submission.pk))
+    transaction.on_commit(lambda: evaluation_dispatch(submission_pk=submission.pk))
     return submission
+
+
+def evaluation_dispatch(*, submission_pk: int) -> bool:
+    """Hand a queued submission's evaluation to the broker and note it (the outbox). A broker
+    that is down leaves the submission queued and undispatched, never lost: the sweeper
+    hands it over again (`evaluations_redispatch`). Returns whether the hand-over worked."""
+    try:
+        dispatch.evaluate_submission(submission_pk)
+    except Exception:  # any broker failure: the row is committed; the sweeper retries
+        logger.warning("could not queue the evaluation of submission %s; the sweeper will",
+                       submission_pk, exc_info=True)
+        return False
+    Submission.objects.filter(pk=submission_pk, status=Submission.Status.QUEUED).update(
+        dispatched_at=timezone.now())
+    return True
+
+
+def evaluations_redispatch(*, now: datetime | None = None) -> list[int]:
+    """Queued submissions whose evaluation never reached the broker (it was down) for a
+    minute, or reached it so long ago that its message must be lost (a broker restart),
+    handed over again. A second message for one submission is harmless: only one claim
+    can win (scoring.pipeline.claim)."""
+    now = now or timezone.now()
+    waiting = Submission.objects.filter(
+        Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(minutes=1))
+        | Q(dispatched_at__lt=now - timedelta(seconds=settings.HELDOUT_REDISPATCH_SECONDS)),
+        status=Submission.Status.QUEUED)
+    pks = list(waiting.values_list("pk", flat=True))
+    return [pk for pk in pks if evaluation_dispatch(submission_pk=pk)]
 
 
 @transaction.atomic

@@ -15,7 +15,7 @@ from challenges.services import invitation_create
 from submissions.services import upload_session_start
 from tests.api.conftest import CSV, ROLES, v1
 
-OK, CREATED, NO_CONTENT = 200, 201, 204
+OK, CREATED, ACCEPTED, NO_CONTENT = 200, 201, 202, 204
 UNAUTH = (401, "not_authenticated")
 HIDDEN = (404, "not_found")
 
@@ -45,7 +45,7 @@ MATRIX: dict[str, tuple[str, str, Any, dict[str, Any]]] = {
     "list submissions": ("get", "challenges/{slug}/phases/{phase}/submissions/", None, {
         "member": OK, "other_team": OK, "organiser": OK, "anonymous": UNAUTH}),
     "submit": ("post", "challenges/{slug}/phases/{phase}/submissions/", "multipart", {
-        "member": CREATED, "other_team": CREATED, "organiser": (403, "not_a_member"),
+        "member": ACCEPTED, "other_team": ACCEPTED, "organiser": (403, "not_a_member"),
         "anonymous": UNAUTH}),
     "submission detail": ("get", "submissions/{sub}/", None, {
         "member": OK, "other_team": HIDDEN, "organiser": OK, "anonymous": UNAUTH}),

@@ -62,7 +62,7 @@ def test_the_readmes_curl_examples_work_as_printed(live_server, tmp_path, alice,
     assert code == 200 and json.loads(body)["results"][0]["slug"] == "readmission-30d"
     code, body = run(submit, env, tmp_path)
     enqueue.assert_called_once()
-    assert code == 201, body
+    assert code == 202, body
     env["ID"] = json.loads(body)["id"]
     code, body = run(status, env, tmp_path)
     assert code == 200 and json.loads(body)["status"] == "queued"

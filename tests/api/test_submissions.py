@@ -27,7 +27,7 @@ def test_it_creates_a_queued_submission_and_enqueues_it_once(
 ):  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=True):
         response = post_file(api(alice))
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     body = response.json()
     submission = Submission.objects.get(uid=body["id"])
     assert (body["status"], body["number"], body["team"], body["kind"]) == (
@@ -47,7 +47,7 @@ def test_it_returns_the_same_submission_for_a_repeated_idempotency_key(
         first = post_file(client, HTTP_IDEMPOTENCY_KEY="retry-1")
         again = post_file(client, HTTP_IDEMPOTENCY_KEY="retry-1")
         other = post_file(client, HTTP_IDEMPOTENCY_KEY="retry-2")
-    assert first.status_code == again.status_code == other.status_code == 201
+    assert first.status_code == again.status_code == other.status_code == 202
     assert first.json()["id"] == again.json()["id"] != other.json()["id"]
     assert Submission.objects.count() == 2
     assert enqueue.call_count == 2
@@ -78,8 +78,8 @@ def test_it_refuses_outside_the_window(api, alice, phase, team_a):  # type: igno
 
 def test_it_refuses_past_the_daily_quota(api, alice, bob, phase, team_a):  # type: ignore[no-untyped-def]
     Phase.objects.filter(pk=phase.pk).update(quota_per_day=2, quota_concurrent=5)
-    assert post_file(api(alice)).status_code == 201
-    assert post_file(api(bob)).status_code == 201
+    assert post_file(api(alice)).status_code == 202
+    assert post_file(api(bob)).status_code == 202
     response = post_file(api(alice))
     assert (response.status_code, response.json()["code"]) == (429, "quota_exceeded")
     assert "resets at" in response.json()["detail"]
@@ -116,7 +116,7 @@ def test_it_refuses_a_member_who_has_not_accepted_new_terms(api, alice, phase, t
     response = post_file(api(alice))
     assert (response.status_code, response.json()["code"]) == (403, "terms_not_accepted")
     assert api(alice).post(v1("challenges/readmission/terms/accept/")).json()["version"] == 2
-    assert post_file(api(alice)).status_code == 201
+    assert post_file(api(alice)).status_code == 202
 
 
 def test_it_refuses_a_user_without_a_team(api, dave, phase):  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ def test_it_assembles_chunks_into_one_submission(api, alice, phase, team_a):  # 
     assert client.get(v1(f"uploads/{upload}/")).json()["received"] == half
     assert put(client, upload, half, CONTENT[half:]).json()["received"] == len(CONTENT)
     finished = client.post(v1(f"uploads/{upload}/finish/"))
-    assert finished.status_code == 201, finished.content
+    assert finished.status_code == 202, finished.content
     submission = Submission.objects.get(uid=finished.json()["id"])
     assert private_path(submission.file_path).read_bytes() == CONTENT
     assert submission.filename == "preds.csv"

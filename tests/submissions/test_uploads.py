@@ -195,7 +195,7 @@ def test_a_chunked_upload_becomes_a_submission(
     with django_capture_on_commit_callbacks(execute=True):
         done = finish(as_alice, uid)
 
-    assert done.status_code == 201
+    assert done.status_code == 202
     submission = Submission.objects.get()
     assert done.json()["id"] == str(submission.uid)
     assert done.json()["url"] == "http://testserver" + submission.get_absolute_url()
@@ -266,7 +266,7 @@ def test_after_a_connection_ends_early_the_client_resumes_from_what_arrived(
     assert 1000 < resume < len(content)
     assert put(as_alice, uid, resume, content[resume:]).status_code == 200
 
-    assert finish(as_alice, uid).status_code == 201
+    assert finish(as_alice, uid).status_code == 202
     assert private_path(Submission.objects.get().file_path).read_bytes() == content
 
 
@@ -281,7 +281,7 @@ def test_after_a_connection_reset_the_unacknowledged_bytes_are_resent(as_alice, 
     assert resume == 1000  # nothing of the broken request was acknowledged
     assert put(as_alice, uid, resume, content[resume:]).status_code == 200
 
-    assert finish(as_alice, uid).status_code == 201
+    assert finish(as_alice, uid).status_code == 202
     assert private_path(Submission.objects.get().file_path).read_bytes() == content
 
 
@@ -297,7 +297,7 @@ def test_bytes_beyond_the_declared_size_are_refused_and_not_kept(as_alice, phase
     assert received(as_alice, uid) == 20
     assert chunk_path(UploadSession.objects.get().uid).read_bytes() == CSV[:20]
     assert put(as_alice, uid, 20, CSV[20:]).status_code == 200
-    assert finish(as_alice, uid).status_code == 201
+    assert finish(as_alice, uid).status_code == 202
 
 
 def test_finishing_an_incomplete_upload_is_refused(as_alice, phase) -> None:
@@ -318,7 +318,7 @@ def test_finishing_twice_returns_the_same_submission(as_alice, phase, enqueue) -
 
     first, second = finish(as_alice, uid), finish(as_alice, uid)
 
-    assert (first.status_code, second.status_code) == (201, 201)
+    assert (first.status_code, second.status_code) == (202, 202)
     assert first.json() == second.json()
     assert Submission.objects.count() == 1 and len(stored_files()) == 1
 
