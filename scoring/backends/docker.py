@@ -7,13 +7,14 @@ size-limited tmpfs at /tmp, /input and /submission bind-mounted read-only, an en
 only of `spec.env` plus HELDOUT_INPUT/HELDOUT_OUTPUT, json-file logs capped on the host.
 
 /output is a per-run docker volume backed by a size-limited tmpfs, so the kernel enforces its
-size (the model gets ENOSPC). A tmpfs lives only while some container has it mounted, so a tiny
-"keeper" container (runtime image, `sleep infinity`, same lock-down) holds it mounted while the
-model runs; afterwards the files are streamed out of the keeper with `get_archive` and the
-model container, keeper and volume are removed. The keeper starts alongside the model, not
-before it; the engine's timestamps then prove it was up before the model exited (see
-`_check_held`), else the run is made again with the keeper started first. Resource names,
-all labelled `heldout.run`: `<name>` (model), `<name>-keeper`, `<name>-output` (volume).
+size (the model gets ENOSPC). A tmpfs lives only while some container has it mounted, so a
+tiny "keeper" container (runtime image, `sleep infinity`, same lock-down, always runc) holds
+it mounted while the model runs; afterwards the files are streamed out of the keeper with
+`get_archive` and the model container, keeper and volume are removed. The keeper starts
+alongside the model, not before it; the engine's timestamps then prove it was up before the
+model exited (see `_check_held`), else the run is made again with the keeper started first.
+Resource names, all labelled `heldout.run`: `<name>` (model), `<name>-keeper`,
+`<name>-output` (volume).
 
 Runtime (HELDOUT_SANDBOX_RUNTIME: `auto`, `runsc` or `runc`). Under runc every container
 reads the host kernel's /proc and /sys, whose counters (forks in /proc/stat, memory in
@@ -314,8 +315,7 @@ class DockerBackend(Backend):
         # create + start, never containers.run(): that would try to pull a missing image. The
         # keeper starts (to hold the tmpfs mounted) while the model container is created and,
         # unless `keeper_first`, started: then `_check_held` proves it held /output in time.
-        keeper_config = self._keeper_config(spec, volume.name, runtime)
-        keeper_started = _pool().submit(_start, client, keeper_config)
+        keeper_started = _pool().submit(_start, client, self._keeper_config(spec, volume.name))
         try:
             container = _create(client, _model_config(client, spec, volume.name, runtime))
             if keeper_first:
@@ -342,17 +342,21 @@ class DockerBackend(Backend):
             output_too_large=too_large,
         )
 
-    def _keeper_config(self, spec: RunSpec, volume_name: str, runtime: str) -> dict[str, Any]:
+    def _keeper_config(self, spec: RunSpec, volume_name: str) -> dict[str, Any]:
+        # Always runc (masked): the keeper runs our `sleep infinity` and never opens what the
+        # model writes (dockerd reads the volume for get_archive), so its runtime does not
+        # touch isolation; under gVisor it took 0.6-0.8 s to start, longer than a quick
+        # model's whole run, which was then made again keeper first (see _run_held).
         return {
             "image": self._keeper_image or runtime_image_tag(),
-            "runtime": runtime,
+            "runtime": RUNC,
             "command": ["sleep", "infinity"],
             "entrypoint": [],
             "name": spec.name + KEEPER_SUFFIX,
             "user": CONTAINER_USER,
             "labels": _labels(spec.name, "keeper"),
             "mounts": [Mount("/output", volume_name, type="volume", no_copy=True)],
-            "pids_limit": _host_pids(16, runtime),
+            "pids_limit": 16,
             "mem_limit": "64m",
             "memswap_limit": "64m",
             "nano_cpus": 200_000_000,
