@@ -20,7 +20,7 @@ and the ratio is runsc's median over runc's median in this same run. Also printe
 model container's own time (`RunResult.duration_s`, start to exit) for each.
 
 `--contention` measures what remains between two runs at once: a hidden run encodes random
-bits (busy on both cores for a 1, asleep for a 0, one bit per SLOT_S) while a public run,
+bits (busy on both cores for a 1, asleep for a 0, one bit per --slot s) while a public run,
 started alongside, counts its own loop iterations per slot and prints the counts (as a
 sanity log would); a slot slower than the median reads as a 1. Printed: bits recovered
 correctly out of those sent, and the raw rate that makes.
@@ -231,7 +231,7 @@ def scan(image: str, inputs: Path, root: Path) -> None:
         print(f"--- files that moved under {runtime} (masked, if runc):\n{found['log']}")
 
 
-def contention(image: str, inputs: Path, root: Path) -> None:
+def contention(image: str, inputs: Path, root: Path, slot: float) -> None:
     import random
 
     sender, receiver = stage(root, "sender", SENDER), stage(root, "receiver", RECEIVER)
@@ -239,7 +239,7 @@ def contention(image: str, inputs: Path, root: Path) -> None:
     for runtime in (GVISOR, RUNC):
         backend = DockerBackend(runtime=runtime)
         bits = "".join(random.choice("01") for _ in range(BITS))
-        env = {"START": f"{time.time() + 8:.3f}", "SLOT": str(SLOT_S), "BITS": bits,
+        env = {"START": f"{time.time() + 8:.3f}", "SLOT": str(slot), "BITS": bits,
                "N": str(BITS)}
         found: dict[str, str] = {}
 
@@ -256,7 +256,7 @@ def contention(image: str, inputs: Path, root: Path) -> None:
         right = sum(a == b for a, b in zip(bits, read, strict=True))
         print(f"{runtime}: sent {bits}\n{' ' * len(runtime)}  read {read}  "
               f"({right}/{BITS} right; loop counts {min(counts)}..{max(counts)})")
-        figure(f"contention channel, {runtime}, bits right of {BITS} at {1 / SLOT_S:g} bit/s",
+        figure(f"contention channel, {runtime}, bits right of {BITS} at {1 / slot:g} bit/s",
                right, "bits", f"{BITS // 2} = chance")
 
 
@@ -265,6 +265,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--scan", action="store_true")
     parser.add_argument("--contention", action="store_true")
+    parser.add_argument("--slot", type=float, default=SLOT_S, help="seconds per bit")
     args = parser.parse_args()
     image = ensure_runtime_image()
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
@@ -278,7 +279,7 @@ def main() -> None:
         if args.rounds:
             bench(args.rounds, image, inputs, bundles, root)
         if args.contention:
-            contention(image, inputs, root)
+            contention(image, inputs, root, args.slot)
         if args.scan:
             scan(image, inputs, root)
 
