@@ -326,7 +326,11 @@ HELDOUT_MAX_STATION_REQUEST_BYTES = env_int(
     "HELDOUT_MAX_STATION_REQUEST_BYTES", 32 * 1024**2, minimum=1024**2)
 HELDOUT_MAX_ADMIN_REQUEST_BYTES = env_int(
     "HELDOUT_MAX_ADMIN_REQUEST_BYTES", HELDOUT_MAX_IMAGE_BYTES + 4 * 1024**2, minimum=1024**2)
-HELDOUT_MAX_SUBMISSION_REQUEST_BYTES = max(HELDOUT_MAX_IMAGE_BYTES, 500 * 1024**2) + 1024**2
+# A direct (one-request) submission's file; larger ones go through the resumable upload,
+# which checks membership, terms, window, quota and disk before any byte is sent.
+HELDOUT_MAX_DIRECT_UPLOAD_BYTES = env_int(
+    "HELDOUT_MAX_DIRECT_UPLOAD_BYTES", 64 * 1024**2, minimum=1024**2)
+HELDOUT_MAX_SUBMISSION_REQUEST_BYTES = HELDOUT_MAX_DIRECT_UPLOAD_BYTES + 1024**2
 HELDOUT_REQUEST_LIMITS = {  # URL name -> bytes; every other endpoint: HELDOUT_MAX_REQUEST_BYTES
     "api:upload-detail": HELDOUT_MAX_CHUNK_REQUEST_BYTES,
     "api:submission-list": HELDOUT_MAX_SUBMISSION_REQUEST_BYTES,
@@ -348,7 +352,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],  # DRF's, refusing NUL
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.PageNumberPagination",
     "PAGE_SIZE": 50,
     # The client's address for the throttles: the proxy's X-Forwarded-For, else the peer.
     "NUM_PROXIES": 1 if HELDOUT_BEHIND_PROXY else 0,

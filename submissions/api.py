@@ -15,6 +15,7 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import BaseParser, MultiPartParser
@@ -22,9 +23,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import TokenAuthentication
 from challenges import selectors as challenge_selectors
 from challenges.models import Phase
 from challenges.visibility import PhaseRights, phase_rights
+from core.middleware import declared_length
 from submissions import selectors, services
 from submissions.exceptions import InvalidUpload, SubmissionError
 from submissions.models import Submission, UploadSession
@@ -85,9 +88,29 @@ def viewable_submission(request: Request, uid: Any) -> tuple[Submission, PhaseRi
     return selectors.viewable_submission(user=request.user, uid=uid)
 
 
+class SessionCsrfAfterChecks(SessionAuthentication):
+    """Session authentication whose CSRF check the view makes itself, once the checks that
+    need no body have passed: DRF's own check reads the whole multipart body (Django looks
+    for the token among the form's fields first), so a signed-in stranger's gigabyte would
+    be written to disk before the refusal."""
+
+    def authenticate(self, request: Request) -> tuple[Any, None] | None:
+        user = getattr(request._request, "user", None)
+        if not user or not user.is_active:
+            return None
+        request._request.csrf_after_checks = True
+        return user, None
+
+
+def enforce_deferred_csrf(request: Request) -> None:
+    if getattr(request._request, "csrf_after_checks", False):
+        SessionAuthentication().enforce_csrf(request)
+
+
 @extend_schema(tags=["submissions"])
 class PhaseSubmissions(ListAPIView):
     serializer_class = SubmissionSerializer
+    authentication_classes = [TokenAuthentication, SessionCsrfAfterChecks]
 
     def get_parsers(self):  # type: ignore[no-untyped-def]
         return [MultiPartParser()]
@@ -122,9 +145,14 @@ class PhaseSubmissions(ListAPIView):
     def post(self, request: Request, slug: str, phase: str) -> Response:
         item = self.get_phase()
         key = idempotency_key(request)
+        if (done := services.submission_by_key(user=request.user, idempotency_key=key)):
+            return Response(submission_body(request, done), status=status.HTTP_202_ACCEPTED)
+        # Before the body is read (request.data parses it): who, when, quota, size, disk.
+        team = services.submission_precheck(phase=item, user=request.user,
+                                            size=declared_length(request._request))
+        enforce_deferred_csrf(request)
         data = SubmissionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = selectors.require_team(phase=item, user=request.user)
         upload, kind = data.validated_data["file"], data.validated_data["kind"]
         staged = stage_chunks(upload.chunks(), filename=upload.name or "upload",
                               max_bytes=services.max_upload_bytes(kind))

@@ -27,7 +27,7 @@ from challenges.exceptions import TermsNotAccepted
 from challenges.models import PREDICTIONS_NEED_PUBLIC_INPUTS, Phase, Team
 from challenges.visibility import phase_rights
 from core import dispatch
-from core.exceptions import DomainError
+from core.exceptions import DomainError, RequestTooLarge
 from core.services import audit_record
 from core.storage import private_root, sha256_file
 from submissions import selectors, validation
@@ -134,6 +134,33 @@ def _check_quota(*, phase: Phase, team: Team) -> None:
         )
 
 
+def submission_precheck(*, phase: Phase, user: Any, size: int) -> Team:
+    """Every rule that can refuse a direct upload and needs none of its bytes, checked before
+    the body is read (a request's Content-Length is `size`): a stranger, a team without
+    submissions left or a closed phase costs the platform no disk. Files above
+    HELDOUT_MAX_DIRECT_UPLOAD_BYTES go through the resumable upload, which checks all this
+    when it starts. `submission_create` checks the rules again, under the team's lock."""
+    team = selectors.require_team(phase=phase, user=user)
+    _check_window(phase)
+    if not challenge_selectors.has_accepted_terms(challenge=phase.challenge, user=user):
+        raise TermsNotAccepted("Accept the challenge's data-use terms before submitting.")
+    _check_quota(phase=phase, team=team)
+    limit = settings.HELDOUT_MAX_DIRECT_UPLOAD_BYTES
+    if size > limit:
+        raise RequestTooLarge(
+            f"Files above {limit // 1024**2} MB go through the resumable upload (POST "
+            ".../uploads/, then the chunks; the heldout CLI and the page do this for you).")
+    _check_free_disk(size)
+    return team
+
+
+def _check_free_disk(size: int) -> None:
+    free = shutil.disk_usage(staging_dir()).free
+    if free - size < settings.HELDOUT_MIN_FREE_DISK_BYTES:
+        raise StorageFull("The platform is short of disk space and accepts no new uploads "
+                          "right now; the organisers have been told. Try again later.")
+
+
 def _storage_path(staged: StagedUpload, *, phase: Phase, team: Team) -> str:
     folder = f"submissions/{phase.pk}/{team.pk}/{staged.sha256[:12]}-{staged.path.stem}"
     return f"{folder}/{staged.filename}"
@@ -143,6 +170,11 @@ def _store_file(staged: StagedUpload, relative: str) -> None:
     target = private_root() / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(staged.path, target)
+
+
+def submission_by_key(*, user: Any, idempotency_key: str | None) -> Submission | None:
+    """The submission `user` already made with this Idempotency-Key, if any."""
+    return _existing(user=user, idempotency_key=idempotency_key)
 
 
 def _existing(*, user: Any, idempotency_key: str | None) -> Submission | None:
@@ -302,6 +334,7 @@ def upload_session_start(
     _check_window(phase)
     if not challenge_selectors.has_accepted_terms(challenge=phase.challenge, user=user):
         raise TermsNotAccepted("Accept the challenge's data-use terms before submitting.")
+    _check_quota(phase=phase, team=team)  # the same rule as at the finish, before any byte
     if total_size <= 0:
         raise InvalidUpload("The file is empty.")
     if total_size > max_upload_bytes(kind):
@@ -333,10 +366,7 @@ def _check_upload_caps(*, phase: Phase, user: Any, team: Team, total_size: int) 
         if size + total_size > byte_cap:
             raise UploadLimit(f"{owner} would hold more than {byte_cap // 1024**2} MB in "
                               "unfinished uploads; finish or let one expire first.")
-    free = shutil.disk_usage(staging_dir()).free
-    if free - total_size < settings.HELDOUT_MIN_FREE_DISK_BYTES:
-        raise StorageFull("The platform is short of disk space and accepts no new uploads "
-                          "right now; the organisers have been told. Try again later.")
+    _check_free_disk(total_size)
 
 
 def upload_session_append(

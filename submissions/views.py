@@ -8,13 +8,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from challenges import selectors as challenge_selectors
 from challenges.models import Phase
 from challenges.visibility import PhaseRights, phase_rights
 from core.exceptions import DomainError
+from core.middleware import declared_length
 from submissions import overlays, selectors, services
 from submissions.exceptions import InvalidUpload
 from submissions.models import NOTE_MAX_LENGTH, Submission
@@ -56,15 +59,26 @@ def _shown_primary(rights: PhaseRights, submission: Submission) -> float | None:
     return part.get(rights.phase.primary_metric)
 
 
+@csrf_exempt  # checked below, once the checks that need no body have passed
 @login_required
 @require_POST
 def submission_upload(request: HttpRequest, slug: str, phase: str) -> HttpResponse:
-    """Plain multipart upload (no JavaScript). Django streams files past 2 MB to disk."""
+    """Plain multipart upload (no JavaScript). Django streams files past 2 MB to disk, so
+    everything that needs no byte of the body is checked before the body is read: Django's
+    CSRF check, which finds its token among the form's fields, comes after them."""
     item = _phase(request, slug, phase)
+    try:
+        team = services.submission_precheck(phase=item, user=request.user,
+                                            size=declared_length(request))
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect(item)
+    refused = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
+    if refused is not None:
+        return refused
     upload = request.FILES.get("file")
     kind = request.POST.get("kind", "")
     try:
-        team = selectors.require_team(phase=item, user=request.user)
         if upload is None:
             raise InvalidUpload("Choose a file to upload.")
         staged = stage_chunks(upload.chunks(), filename=upload.name or "upload",

@@ -14,12 +14,11 @@ from django.test.client import MULTIPART_CONTENT
 from django.urls import reverse
 
 from challenges import services as challenge_services
-from challenges.models import JoinRequest, Phase
+from challenges.models import JoinRequest
 from challenges.stations import station_add
 from core.api import error_codes, exception_handler
 from core.middleware import body_limit
 from submissions.models import Submission
-from submissions.services import max_upload_bytes
 from tests.api.conftest import v1
 from tests.factories import accept_terms
 
@@ -96,11 +95,12 @@ def test_pages_refuse_a_large_body_with_a_plain_413_page(client, challenge):
 
 
 def test_the_limits_fit_what_each_endpoint_legitimately_receives(rf, olga, alice):
-    """Chunks of the CLI's 8 MB, the largest direct upload of any kind, staff-only admin
-    uploads (a stranger's post to the admin gets the small limit)."""
+    """Chunks of the CLI's 8 MB, the largest direct upload (larger files of any kind go
+    through the resumable upload), staff-only admin uploads (a stranger's post to the admin
+    gets the small limit)."""
     assert settings.HELDOUT_MAX_CHUNK_REQUEST_BYTES >= 8 * MB
-    assert settings.HELDOUT_MAX_SUBMISSION_REQUEST_BYTES > max(
-        max_upload_bytes(kind) for kind in Phase.Kind.values)
+    assert settings.HELDOUT_MAX_SUBMISSION_REQUEST_BYTES > settings.HELDOUT_MAX_DIRECT_UPLOAD_BYTES
+    assert settings.HELDOUT_MAX_DIRECT_UPLOAD_BYTES > 32 * MB  # the CLI's direct uploads
     assert settings.HELDOUT_MAX_REQUEST_BYTES <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     request = rf.post(reverse("admin:challenges_challenge_import"))
     for user, limit in ((olga, settings.HELDOUT_MAX_ADMIN_REQUEST_BYTES),
