@@ -29,7 +29,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template import engines
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, pagination, status
+from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
@@ -313,13 +313,3 @@ class Unmatched(APIView):
 
 
 
-
-class PageNumberPagination(pagination.PageNumberPagination):
-    """DRF's page numbers, but a `page` that is not a whole number from 1 (an empty one
-    included, which DRF reads as the first page) is a 400 like any other bad parameter."""
-
-    def get_page_number(self, request: Any, paginator: Any) -> Any:
-        raw = request.query_params.get(self.page_query_param)
-        if raw is not None and raw != "last" and not (raw.isdigit() and int(raw) >= 1):
-            raise exceptions.ValidationError({"page": "A page number from 1."})
-        return super().get_page_number(request, paginator)

@@ -352,7 +352,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],  # DRF's, refusing NUL
-    "DEFAULT_PAGINATION_CLASS": "core.api.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     # The client's address for the throttles: the proxy's X-Forwarded-For, else the peer.
     "NUM_PROXIES": 1 if HELDOUT_BEHIND_PROXY else 0,

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from challenges.lesions import image_sizes
-from challenges.models import EvaluationSet, Phase
+from challenges.models import EvaluationSet, Phase, Team
 from core import dispatch
 from core.services import audit_record
 from core.storage import private_path
@@ -277,8 +277,7 @@ def _run_lane(
         env=_environment(phase), command=runnable.command,
         submission_dir=runnable.submission_dir,
     )
-    run = Run.objects.create(submission=submission, lane=lane, attempt=submission.attempts,
-                             container_name=spec.name)
+    run = start_run(submission, lane, spec.name)
     try:
         result = _run_retrying(backend, spec, submission)
     except BackendError:
@@ -297,6 +296,34 @@ def _run_lane(
         raise RunFailed(error_class, messages[error_class], lane)
     assert written is not None
     return written
+
+
+LANE_WAIT_POLL_S = 1.0
+
+
+def start_run(submission: Submission, lane: str, name: str) -> Run:
+    """The Run row of a lane, created once no other submission of the team runs a lane of
+    the other kind: a team's public run (whose log the team reads) never overlaps one of its
+    runs on hidden data, which could otherwise signal into it through shared CPU time.
+    Checked and created under the team's row lock; the attempt keeps its lease meanwhile."""
+    while True:
+        with transaction.atomic():
+            Team.objects.select_for_update().filter(pk=submission.team_id).first()
+            if not _other_lane_running(submission, lane):
+                return Run.objects.create(submission=submission, lane=lane,
+                                          attempt=submission.attempts, container_name=name)
+        if not outcome.is_current(submission.pk, submission.attempts):
+            raise outcome.StaleAttempt
+        time.sleep(LANE_WAIT_POLL_S)
+
+
+def _other_lane_running(submission: Submission, lane: str) -> bool:
+    other = Run.Lane.HIDDEN if lane == Run.Lane.SANITY else Run.Lane.SANITY
+    return Run.objects.filter(
+        submission__team_id=submission.team_id, lane=other, finished_at__isnull=True,
+        attempt=F("submission__attempts"), submission__lease_until__gt=timezone.now(),
+        submission__status__in=(Status.RUNNING, Status.SCORING),
+    ).exclude(submission_id=submission.pk).exists()
 
 
 def _image_sizes(evaluation_set: EvaluationSet, ids: tuple[str, ...]) -> dict[str, tuple[int, int]]:
