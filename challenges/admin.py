@@ -35,7 +35,7 @@ from challenges.models import (
     Team,
     TermsAcceptance,
 )
-from challenges.services import challenge_save
+from challenges.services import challenge_save, normalised_text, terms_change_pending
 from core.models import AuditEvent
 from core.services import audit_record
 
@@ -98,13 +98,67 @@ class PublicFileInline(OrganiserScopedInline, admin.TabularInline):
         return self._parent_allows(request, obj)
 
 
+class OrganiserText(forms.CharField):
+    """Markdown as the organiser wrote it. A plain CharField strips the text, so a stored
+    text ending in a newline (every imported file does) came back "changed" from a form that
+    changed nothing, and a browser posts textareas with CRLF line endings: both read as new
+    terms. Here the text is kept (CRLF, the form encoding's, becomes LF) and compared as the
+    service compares it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{**kwargs, "strip": False})
+
+    def to_python(self, value: Any) -> str:
+        return str(super().to_python(value)).replace("\r\n", "\n")
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        if self.disabled:
+            return False
+        return normalised_text(initial or "") != normalised_text(self.to_python(data))
+
+
 class ChallengeForm(forms.ModelForm):
+    """Changed terms ask every participant to accept them again, so a save that changes
+    them is held once: the form comes back with a warning and a box to tick (no script)."""
+
+    confirm_terms = forms.BooleanField(
+        required=False, widget=forms.HiddenInput, initial=False,
+        label="Yes, ask everyone to accept the terms again")
+
     class Meta:
         model = Challenge
         fields = ["slug", "title", "summary", "description", "task", "terms", "visibility",
                   "max_team_size", "organisers"]
-        help_texts = {"terms": "Data-use terms (Markdown). Editing them bumps the version: "
-                      "everyone accepts the new version before taking part again."}
+        field_classes = {"description": OrganiserText, "terms": OrganiserText}
+        help_texts = {"terms": "Data-use terms (Markdown). Changing the text (not its line "
+                      "endings or surrounding spaces) bumps the version: you are asked to "
+                      "confirm, then everyone accepts the new version before taking part "
+                      "again."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._terms_edited(self.data.get(self.add_prefix("terms"))):
+            self.fields["confirm_terms"].widget = forms.CheckboxInput()
+
+    def _terms_edited(self, terms: Any) -> bool:
+        return (self.is_bound and "terms" in self.fields and isinstance(terms, str)
+                and terms_change_pending(challenge=self.instance, terms=terms))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self._terms_edited(data.get("terms")) and not data.get("confirm_terms"):
+            self.add_error("confirm_terms", self._terms_warning())
+        return data
+
+    def _terms_warning(self) -> str:
+        version = self.instance.terms_version
+        accepted = TermsAcceptance.objects.filter(challenge=self.instance,
+                                                  version=version).count()
+        people = f"{accepted} person" if accepted == 1 else f"{accepted} people"
+        return (f"You changed the data-use terms. Saving will ask every participant to "
+                f"accept the terms again: {people} accepted version {version}, and nobody "
+                f"downloads data, submits or joins a team until they accept version "
+                f"{version + 1}. Tick the box to save the new terms, or undo your change.")
 
 
 @admin.register(Challenge)
@@ -144,6 +198,12 @@ class ChallengeAdmin(OrganiserScopedAdmin):
             return fields
         return [*fields, "organisers"] + (["slug"] if obj is not None else [])
 
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # The confirmation box right under the terms it confirms.
+        fields = [f for f in super().get_fields(request, obj) if f != "confirm_terms"]
+        return fields[:fields.index("terms") + 1] + ["confirm_terms"] + fields[
+            fields.index("terms") + 1:] if "terms" in fields else fields
+
     def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
         challenge = Challenge.objects.filter(pk=object_id).first() if object_id.isdigit() else None
         extra = {**(extra_context or {})}
@@ -154,7 +214,11 @@ class ChallengeAdmin(OrganiserScopedAdmin):
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         # Through the service: edited terms get a new version, a new challenge is a draft
         # organised by its creator, and the edit is audited.
+        version = obj.terms_version
         challenge_save(challenge=obj, actor=request.user, changed=form.changed_data)
+        if change and obj.terms_version != version:
+            messages.warning(request, f"The terms are now version {obj.terms_version}: "
+                             "every participant accepts them again before taking part.")
 
     def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
         super().save_formset(request, form, formset, change)

@@ -38,29 +38,75 @@ from core.services import audit_record
 INVITATION_LIFETIME = timedelta(days=7)
 
 
+def normalised_text(text: str) -> str:
+    """Organiser text as compared, never as stored: line endings as LF (a browser posts a
+    textarea with CRLF), no trailing spaces on a line, no blank lines around the text (a
+    form field strips the final newline an imported file ends with). Texts that differ only
+    in these say the same thing."""
+    lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
+def terms_change_pending(*, challenge: Challenge, terms: str) -> bool:
+    """Whether saving `terms` on a saved challenge changes its terms text, so that everyone
+    must accept them again. Line endings and surrounding whitespace are no change."""
+    stored = Challenge.objects.filter(pk=challenge.pk).values_list("terms", flat=True).first()
+    return stored is not None and normalised_text(stored) != normalised_text(terms)
+
+
 def next_terms_version(challenge: Challenge, terms: str) -> int:
     """The terms version after setting `terms`: changed terms of a saved challenge get a new
     version, which everyone must accept again (import and admin edits alike)."""
-    stored = Challenge.objects.filter(pk=challenge.pk).values("terms", "terms_version").first()
+    stored = Challenge.objects.filter(pk=challenge.pk).values_list(
+        "terms_version", flat=True).first()
     if stored is None:
         return challenge.terms_version
-    return stored["terms_version"] + (stored["terms"] != terms)
+    return stored + terms_change_pending(challenge=challenge, terms=terms)
+
+
+TEXT_FIELDS = ("description", "terms")
+
+
+def _changed_fields(challenge: Challenge, stored: Challenge | None) -> list[str]:
+    """The concrete fields whose value differs from the stored row. A text that differs
+    only in whitespace keeps its stored form (as the organiser wrote it) and is not listed."""
+    if stored is None:
+        return []
+    changed = []
+    for field in Challenge._meta.concrete_fields:
+        name = field.attname
+        new, old = getattr(challenge, name), getattr(stored, name)
+        if name in TEXT_FIELDS and normalised_text(new) == normalised_text(old):
+            setattr(challenge, name, old)
+        elif new != old and name not in ("updated_at", "terms_version"):
+            changed.append(field.name)
+    return changed
 
 
 @transaction.atomic
 def challenge_save(*, challenge: Challenge, actor: Any, changed: list[str] | None = None) -> None:
     """Save an organiser's edit of a challenge (the admin): terms bump their version. A
-    challenge created here starts as a draft, organised by its creator."""
-    challenge.terms_version = next_terms_version(challenge, challenge.terms)
+    challenge created here starts as a draft, organised by its creator.
+
+    The audit event lists the fields that differ from the stored row; `changed` (the form's
+    changed fields) only adds those that are not columns (many-to-many: organisers)."""
     created = challenge.pk is None
+    stored = None if created else Challenge.objects.select_for_update().get(pk=challenge.pk)
+    fields = list(changed or []) if created else _changed_fields(challenge, stored)
+    challenge.terms_version = next_terms_version(challenge, challenge.terms)
     if created:
         challenge.status = Challenge.Status.DRAFT
     challenge.full_clean()
     challenge.save()
     if created and getattr(actor, "pk", None):
         challenge.organisers.add(actor)
+    related = {f.name for f in Challenge._meta.many_to_many}
+    fields += [name for name in changed or [] if name in related and not created]
+    data: dict[str, Any] = {"fields": sorted(set(fields))}
+    if stored is not None and challenge.terms_version != stored.terms_version:
+        data["terms_version"] = challenge.terms_version
     audit_record(verb="challenge.created" if created else "challenge.edited", actor=actor,
-                 challenge=challenge, data={"fields": sorted(changed or [])})
+                 challenge=challenge, data=data)
 
 
 def terms_accept(*, challenge: Challenge, user: AbstractBaseUser) -> TermsAcceptance:
