@@ -352,13 +352,21 @@ def _check_data(root: Path, raw: Any, label: str, problems: _Problems,
         problems.add(f"{label}: public_inputs must be true or false.")
     spec = DataSpec(name=str(raw["inputs"]).strip("/"), inputs=inputs, labels=labels,
                     lesions=lesions, public_inputs=raw.get("public_inputs") is True)
-    before = len(problems.items)
-    _check_labels(spec, label, problems)
-    if len(problems.items) == before:
-        _check_input_ids(spec, label, problems)
-    if len(problems.items) == before and lesions is not None:
-        _check_lesion_file(spec, label, problems)
+    _check_files(spec, label, problems)
     return spec
+
+
+def _check_files(spec: DataSpec, label: str, problems: _Problems) -> None:
+    """A set's labels, inputs and lesions, every problem listed (the bundle import and the
+    admin's uploads alike). The inputs are matched against every labelled id, good row or
+    not; lesions need each film's label, so they wait for a clean labels file."""
+    before = len(problems.items)
+    if not _check_labels(spec, label, problems):
+        return
+    labels_clean = len(problems.items) == before
+    _check_input_ids(spec, label, problems)
+    if spec.lesions is not None and labels_clean:
+        _check_lesion_file(spec, label, problems)
 
 
 STATION_KEYS = {"station", "dataset"}
@@ -419,30 +427,48 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(handle), [])
 
 
-def _check_labels(spec: DataSpec, label: str, problems: _Problems) -> None:
+MAX_ROW_PROBLEMS = 20  # per labels file; a file wrong on every line names its first lines
+
+
+def _label_row_problems(row: dict[str, str], line: int, seen: dict[str, int]) -> list[str]:
+    found = []
+    if row["id"] in seen:
+        found.append(f"duplicate id {row['id']!r} in labels (line {line}, first on line "
+                     f"{seen[row['id']]}).")
+    if row["label"] not in ("0", "1"):
+        found.append(f"label {row['label']!r} on line {line} is not 0 or 1.")
+    if "split" in row and row["split"] not in ("public", "private"):
+        found.append(f"split {row['split']!r} on line {line} is not public/private.")
+    return found
+
+
+def _check_labels(spec: DataSpec, label: str, problems: _Problems) -> bool:
+    """Read the labels file into `spec`, adding every problem (the first MAX_ROW_PROBLEMS
+    lines' and a count of the rest). False when its header makes the rows unreadable."""
     header = _header(spec.labels)
     if "id" not in header or "label" not in header:
         problems.add(f"{label}: labels file needs an `id` and a `label` column (has {header}).")
-        return
-    seen: set[str] = set()
+        return False
+    seen: dict[str, int] = {}
+    found: list[str] = []
     for line, row in enumerate(_rows(spec.labels), start=2):
-        if row["id"] in seen:
-            problems.add(f"{label}: duplicate id {row['id']!r} in labels (line {line}).")
-            return
-        if row["label"] not in ("0", "1"):
-            problems.add(f"{label}: label {row['label']!r} on line {line} is not 0 or 1.")
-            return
-        if "split" in row and row["split"] not in ("public", "private"):
-            problems.add(f"{label}: split {row['split']!r} on line {line} is not public/private.")
-            return
-        seen.add(row["id"])
-        spec.label_of[row["id"]] = row["label"]
-        spec.n_positive += row["label"] == "1"
+        row_problems = _label_row_problems(row, line, seen)
+        seen.setdefault(row["id"], line)
+        found += row_problems
+        if not row_problems:
+            spec.label_of[row["id"]] = row["label"]
+            spec.n_positive += row["label"] == "1"
+    for problem in found[:MAX_ROW_PROBLEMS]:
+        problems.add(f"{label}: {problem}")
+    if len(found) > MAX_ROW_PROBLEMS:
+        problems.add(f"{label}: {len(found) - MAX_ROW_PROBLEMS} more problems in the labels "
+                     "file (the first are listed above).")
     if not seen:
         problems.add(f"{label}: labels file has no rows.")
     spec.ids = list(seen)
     spec.has_split = "split" in header
     spec.subgroups = [c for c in header if c not in ("id", "label", "split")]
+    return True
 
 
 def _check_input_ids(spec: DataSpec, label: str, problems: _Problems) -> None:
@@ -649,11 +675,7 @@ def check_data_files(inputs: Path, labels: Path, label: str,
     does; raise BundleError."""
     problems = _Problems()
     spec = DataSpec(name=label, inputs=inputs, labels=labels, lesions=lesions)
-    _check_labels(spec, label, problems)
-    if not problems.items:
-        _check_input_ids(spec, label, problems)
-    if not problems.items and lesions is not None:
-        _check_lesion_file(spec, label, problems)
+    _check_files(spec, label, problems)
     problems.raise_if_any()
     return spec
 

@@ -28,10 +28,12 @@ django.setup()
 from allauth.account.models import EmailAddress  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from challenges import services as challenge_services  # noqa: E402
 from challenges.models import Challenge, Membership, Team  # noqa: E402
+from challenges.selectors import ORGANISERS_GROUP  # noqa: E402
 from demo import stations as station_demo  # noqa: E402
 from demo.bundles import build_demo_bundles, default_data_dir  # noqa: E402
 from heldout.celery import ensure_broker_folders  # noqa: E402
@@ -69,6 +71,8 @@ def _team(challenge: Challenge, name: str, captain, members=(), organisers: bool
 
 def setup_people() -> dict[str, object]:
     olga = _user("olga", staff=True)
+    # The group lets her create and import challenges, not only edit the demo's.
+    olga.groups.add(Group.objects.get(name=ORGANISERS_GROUP))
     admin = _user("admin", superuser=True)
     alice, bob, carol = _user("alice"), _user("bob"), _user("carol")
     teams = {}
