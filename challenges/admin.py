@@ -10,8 +10,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import path
+from django.utils import timezone
 
-from challenges import admin_views, lifecycle, selectors, stations
+from challenges import admin_views, announcements, lifecycle, selectors, stations
 from challenges.admin_scoping import (
     OrganiserScopedAdmin,
     OrganiserScopedInline,
@@ -23,6 +24,7 @@ from challenges.admin_scoping import (
 from challenges.exceptions import BundleError
 from challenges.models import (
     METRIC_CHOICES,
+    Announcement,
     Challenge,
     EvaluationSet,
     Invitation,
@@ -36,6 +38,7 @@ from challenges.models import (
     TermsAcceptance,
 )
 from challenges.services import challenge_save, normalised_text, terms_change_pending
+from challenges.templatetags.heldout import markdown
 from core.models import AuditEvent
 from core.services import audit_record
 
@@ -186,6 +189,10 @@ class ChallengeAdmin(OrganiserScopedAdmin):
                  name="challenges_challenge_unpublish"),
             path("<str:object_id>/dashboard/", view(admin_views.dashboard_view),
                  name="challenges_challenge_dashboard"),
+            path("<str:object_id>/dashboard/live/", view(admin_views.dashboard_live_view),
+                 name="challenges_challenge_dashboard_live"),
+            path("<str:object_id>/export/", view(admin_views.export_view),
+                 name="challenges_challenge_export"),
             *super().get_urls(),
         ]
 
@@ -404,6 +411,86 @@ class PublicFileAdmin(OrganiserScopedAdmin):
         with transaction.atomic():
             for obj in queryset.select_related("challenge"):
                 self.delete_model(request, obj)
+
+
+class AnnouncementForm(forms.ModelForm):
+    class Meta:
+        model = Announcement
+        fields = ["challenge", "title", "body", "shown_until"]
+        help_texts = {"body": "Markdown, rendered safely as the description is. E-mailed to "
+                      "every participant (team members and everyone who accepted the terms) "
+                      "when you save, and shown as a banner on the challenge's pages."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "shown_until" in self.fields and self.instance.pk is None:
+            self.fields["shown_until"].initial = timezone.now() + announcements.SHOWN_FOR
+
+    def clean_shown_until(self) -> Any:
+        value = self.cleaned_data["shown_until"]
+        if self.instance.pk is None and value <= timezone.now():
+            raise ValidationError("Show the banner until a time in the future.")
+        if self.instance.pk is not None:
+            # Any time up to its posting takes the banner down (the widget has no
+            # sub-second precision: "now" typed in the minute it was posted is "before").
+            return max(value, self.instance.created_at)
+        return value
+
+
+@admin.register(Announcement)
+class AnnouncementAdmin(OrganiserScopedAdmin):
+    """Organisers post to their challenge's participants: e-mailed once to each and shown
+    as a banner until `shown_until`. The text is fixed once posted (it was mailed); the
+    banner's end may change (set it to now to take it down)."""
+
+    form = AnnouncementForm
+    list_display = ["title", "challenge", "created_at", "shown_until", "showing", "mailed"]
+    list_filter = [("challenge", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["title", "body"]
+
+    def has_add_permission(self, request, *args):  # type: ignore[no-untyped-def]
+        return request.user.is_superuser or organised(request).exists()
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return []
+        return ["challenge", "title", "preview", "created_by", "created_at", "mailed"]
+
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return ["challenge", "title", "body", "shown_until"]
+        return ["challenge", "title", "preview", "shown_until", "created_by", "created_at",
+                "mailed"]
+
+    @admin.display(description="Message")
+    def preview(self, obj: Announcement) -> str:
+        return markdown(obj.body)
+
+    @admin.display(boolean=True, description="Banner shown")
+    def showing(self, obj: Announcement) -> bool:
+        return obj.is_shown()
+
+    @admin.display(description="E-mailed to")
+    def mailed(self, obj: Announcement) -> str:
+        count = len(obj.mailed_to or [])
+        return f"{count} participant{'s' if count != 1 else ''}" + (
+            f" (last {obj.mailed_at:%Y-%m-%d %H:%M} UTC)" if obj.mailed_at else "")
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        data = form.cleaned_data
+        if change:
+            announcements.announcement_show_until(announcement=obj, actor=request.user,
+                                                  shown_until=data["shown_until"])
+            return
+        posted = announcements.announcement_post(
+            challenge=data["challenge"], actor=request.user, title=data["title"],
+            body=data["body"], shown_until=data["shown_until"])
+        obj.pk, obj.created_at, obj.created_by = posted.pk, posted.created_at, posted.created_by
+
+    def response_add(self, request, obj, post_url_continue=None):  # type: ignore[no-untyped-def]
+        messages.info(request, "The announcement is being e-mailed to the participants and "
+                      "shows as a banner on the challenge's pages.")
+        return super().response_add(request, obj, post_url_continue)
 
 
 class MembershipInline(OrganiserScopedInline, admin.TabularInline):

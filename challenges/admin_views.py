@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from celery import current_app
 from django import forms
@@ -24,6 +25,7 @@ from django.contrib.contenttypes.views import shortcut
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import (
+    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -35,11 +37,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from challenges import lifecycle, selectors
+from challenges.bundles import export_challenge_zip
 from challenges.exceptions import BundleError, ChallengeError, NotReady
 from challenges.models import Challenge, Phase
 from core import dispatch
 from core.audit import latest_checkpoint
 from core.models import AuditEvent
+from core.services import audit_record
 from core.storage import private_root
 
 BASELINE_SUBMIT = "submissions.tasks.baseline_submit"
@@ -164,17 +168,83 @@ def dashboard_view(model_admin: Any, request: HttpRequest, object_id: str) -> Ht
                              "sets like any model; its result appears under “Try it first”.")
         return HttpResponseRedirect(reverse("admin:challenges_challenge_dashboard",
                                             args=[challenge.pk]) + "#try")
-    events = AuditEvent.objects.filter(challenge_id=challenge.pk).order_by("-id")[:20]
     sets = challenge.evaluation_sets.order_by("name")
     # The whole trail's last signed checkpoint, for organisers to note down: a copy of the
     # head outside the platform that no one with the database can change.
     checkpoint, checkpoint_problem = latest_checkpoint()
     return TemplateResponse(request, "admin/challenges/challenge/dashboard.html", _context(
-        model_admin, request, challenge=challenge, original=challenge, form=form,
-        events=events, sets=sets, workers=worker_health(), checkpoint=checkpoint,
-        checkpoint_problem=checkpoint_problem,
+        model_admin, request, **_live(challenge), original=challenge, form=form, sets=sets,
+        checkpoint=checkpoint, checkpoint_problem=checkpoint_problem,
+        links=dashboard_links(challenge), refresh_seconds=DASHBOARD_REFRESH_SECONDS,
         problems=lifecycle.publish_problems(challenge=challenge),
         title=f"Dashboard: {challenge.title}"))
+
+
+DASHBOARD_REFRESH_SECONDS = 15
+
+
+def dashboard_live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The dashboard's live parts alone (queue, workers, baselines, failures, stale results,
+    latest events), which the page fetches again every DASHBOARD_REFRESH_SECONDS."""
+    challenge = _organised(request, object_id)
+    response = TemplateResponse(request, "admin/challenges/challenge/_dashboard_live.html",
+                                {**_live(challenge), "links": dashboard_links(challenge)})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _live(challenge: Challenge) -> dict[str, Any]:
+    return {"challenge": challenge, "workers": worker_health(),
+            "events": AuditEvent.objects.filter(challenge_id=challenge.pk).order_by("-id")[:20]}
+
+
+def _admin_list(name: str, **query: Any) -> str:
+    return f"{reverse(f'admin:{name}_changelist')}?{urlencode(query)}"
+
+
+def dashboard_links(challenge: Challenge) -> dict[str, Any]:
+    """Where the dashboard leads: each phase's boards, and the admin's lists filtered to
+    this challenge (submissions, failures by error class, stale results, announcements).
+    Admin URLs by name: the lists belong to apps above this one."""
+    mine = {"phase__challenge__id__exact": challenge.pk}
+    return {
+        "boards": [(phase, [(board, reverse("leaderboards:board",
+                                            args=[challenge.slug, phase.slug, board]))
+                            for board in ("public", "private")])
+                   for phase in challenge.phases.order_by("order")],
+        "submissions": _admin_list("submissions_submission", **mine),
+        "failures": _admin_list("submissions_submission", **mine, status__exact="failed"),
+        "stale_results": _admin_list("scoring_result", stale="yes",
+                                     submission__phase__challenge__id__exact=challenge.pk),
+        "stale_submissions": _admin_list("submissions_submission", **mine, stale="yes"),
+        "announcements": _admin_list("challenges_announcement",
+                                     challenge__id__exact=challenge.pk),
+        "announce": f"{reverse('admin:challenges_announcement_add')}?challenge={challenge.pk}",
+        "audit": _admin_list("core_auditevent", challenge_id=challenge.pk),
+    }
+
+
+def export_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """"Export as bundle": the zip `manage.py export_challenge SLUG FILE.zip` writes, hidden
+    labels included, for the challenge's organisers; a POST, since it is audited."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    challenge = _organised(request, object_id)
+    scratch = Path(tempfile.mkdtemp(prefix="heldout-export-"))
+    try:
+        path = scratch / f"{challenge.slug}.zip"
+        facts = export_challenge_zip(challenge, path)
+        archive = path.open("rb")  # still readable once unlinked below, until closed
+    except BundleError as error:
+        for problem in error.problems:
+            messages.error(request, problem)
+        return redirect("admin:challenges_challenge_change", challenge.pk)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    audit_record(verb="challenge.exported", actor=request.user, challenge=challenge,
+                 data={**facts, "via": "admin"})
+    return FileResponse(archive, as_attachment=True, filename=f"{challenge.slug}.zip",
+                        content_type="application/zip")
 
 
 def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> HttpResponse:

@@ -12,6 +12,7 @@ import csv
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +40,7 @@ from challenges.models import (
 )
 from challenges.services import next_terms_version
 from core.services import audit_record
-from core.storage import checksum_tree, private_root, sha256_file
+from core.storage import checksum_tree, private_path, private_root, sha256_file
 from stats.metrics import DETECTION_METRICS, METRICS
 from stats.release import Policy
 
@@ -773,21 +774,55 @@ def export_challenge(challenge: Challenge, destination: Path) -> Path:
     return destination
 
 
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: an unchanged challenge exports to the same bytes
+
+
+def export_challenge_zip(challenge: Challenge, archive: Path) -> dict[str, Any]:
+    """Write the challenge as a zipped bundle (challenge.yaml at its root), as the admin's
+    "Export as bundle" and `manage.py export_challenge SLUG FILE.zip` do; import takes it
+    back unchanged. Returns what the audit trail records: the zip's sha256, size and files,
+    and the sha256 of each set's hidden labels it holds."""
+    with tempfile.TemporaryDirectory(prefix="heldout-export-") as scratch:
+        root = export_challenge(challenge, Path(scratch) / challenge.slug)
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+            for path in files:
+                info = zipfile.ZipInfo(path.relative_to(root).as_posix(), ZIP_TIME)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with path.open("rb") as source, out.open(info, "w") as target:
+                    shutil.copyfileobj(source, target, 1024 * 1024)
+    return {"sha256": sha256_file(archive), "bytes": archive.stat().st_size,
+            "files": len(files), "labels_sha256": exported_labels(challenge)}
+
+
+def exported_labels(challenge: Challenge) -> dict[str, str]:
+    """The sha256 of each hidden labels file an export holds, by set (for the audit trail:
+    an export is hidden data leaving the platform)."""
+    return {item.name: item.checksums.get("labels.csv", "")
+            for item in challenge.evaluation_sets.order_by("name") if not item.is_remote}
+
+
 def _export_data(evaluation: EvaluationSet, destination: Path) -> dict[str, Any]:
+    if evaluation.is_remote:
+        # Nothing to copy: the data stay at the stations. (Its inputs_dir is empty, and
+        # copying the private root joined with "" would copy every challenge's hidden data.)
+        sources = evaluation.sources
+        return dict(sources[0]) if len(sources) == 1 else {"stations": list(sources)}
+    if not (evaluation.inputs_dir and evaluation.labels_file):
+        raise BundleError([f"Evaluation set {evaluation.name!r} has no stored inputs and "
+                           "labels yet: nothing to export."])
     inputs = destination / evaluation.name
     labels = destination / f"{evaluation.name}.labels.csv"
     if not inputs.exists():
-        shutil.copytree(private_root() / evaluation.inputs_dir, inputs)
-        shutil.copy2(private_root() / evaluation.labels_file, labels)
-    if evaluation.is_remote:
-        sources = evaluation.sources
-        return dict(sources[0]) if len(sources) == 1 else {"stations": list(sources)}
+        shutil.copytree(private_path(evaluation.inputs_dir), inputs)
+        shutil.copy2(private_path(evaluation.labels_file), labels)
     exported: dict[str, Any] = {"inputs": evaluation.name,
                                 "labels": labels.relative_to(destination).as_posix()}
     if evaluation.lesions_file:
         lesions = destination / f"{evaluation.name}.lesions.csv"
         if not lesions.exists():
-            shutil.copy2(private_root() / evaluation.lesions_file, lesions)
+            shutil.copy2(private_path(evaluation.lesions_file), lesions)
         exported["lesions"] = lesions.relative_to(destination).as_posix()
     if evaluation.inputs_public and not evaluation.is_public:
         exported["public_inputs"] = True
@@ -795,7 +830,8 @@ def _export_data(evaluation: EvaluationSet, destination: Path) -> dict[str, Any]
 
 
 def _export_phase(phase: Phase, destination: Path) -> dict[str, Any]:
-    assert phase.evaluation_set is not None
+    if phase.evaluation_set is None:
+        raise BundleError([f"Phase {phase.slug!r} has no evaluation set: nothing to export."])
     data: dict[str, Any] = {
         "slug": phase.slug, "title": phase.title,
         "opens": phase.opens_at.isoformat().replace("+00:00", "Z"),

@@ -496,3 +496,41 @@ class JoinRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} asks to join {self.team} ({self.status})"
+
+
+class Announcement(models.Model):
+    """An organiser's message to a challenge's participants (members of its teams and
+    everyone who accepted its terms): e-mailed once to each, and shown as a banner on the
+    challenge's pages to them until `shown_until`. Posted through
+    challenges.announcements.announcement_post (audited); its text is fixed once posted."""
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE,
+                                  related_name="announcements")
+    title = models.CharField(max_length=200)
+    body = models.TextField(help_text="Markdown, rendered safely (as the description).")
+    shown_until = models.DateTimeField(
+        help_text="The banner shows on the challenge's pages until then; set it to now to "
+        "take the banner down.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    mailed_to = models.JSONField(
+        default=list, blank=True, help_text="Ids of the people it was e-mailed to, so that a "
+        "repeated or resumed mailing reaches nobody twice.")
+    mailed_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="When the last e-mail of it was sent.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(
+            condition=models.Q(shown_until__gte=models.F("created_at")),
+            name="announcement_shown_after_posting")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return self.challenge.get_absolute_url()
+
+    def is_shown(self, at: timezone.datetime | None = None) -> bool:
+        return (at or timezone.now()) < self.shown_until

@@ -36,8 +36,11 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
 
 from accounts.services import token_create
+from challenges.bundles import check_data_files, stored_data_fields
 from challenges.models import (
+    Announcement,
     Challenge,
+    EvaluationSet,
     Invitation,
     JoinRequest,
     PublicFile,
@@ -47,6 +50,7 @@ from challenges.models import (
 from challenges.selectors import ORGANISERS_GROUP
 from core.models import AuditEvent
 from core.services import audit_record
+from core.storage import private_root
 from leaderboards.models import LeaderboardSnapshot
 from scoring.models import CollusionFlag, StationJob
 from submissions.models import UploadSession
@@ -116,6 +120,9 @@ class Side:
         self.add(PublicFile.objects.create(challenge=self.challenge, name="train.csv",
                                            path=f"public/{self.tag}/train.csv",
                                            sha256="1" * 64, size=10))
+        self.add(Announcement.objects.create(
+            challenge=self.challenge, title=f"{self.tag} news", body="Deadline moved.",
+            shown_until=timezone.now() + timedelta(days=7)))
 
     def _teams(self) -> None:
         self.team = self.add(TeamFactory(challenge=self.challenge, name=f"{self.tag} team",
@@ -313,6 +320,28 @@ def _dashboard(world: World, side: Side, tmp: Path) -> list[Probe]:
             Probe("POST", url, {"phase": side.phase.pk, "model": model}, changes=True)]
 
 
+def _dashboard_live(world: World, side: Side, tmp: Path) -> list[Probe]:
+    url = reverse("admin:challenges_challenge_dashboard_live", args=[side.challenge.pk])
+    return [Probe("GET", url, reads=True)]
+
+
+def _export(world: World, side: Side, tmp: Path) -> list[Probe]:
+    # Real files for the hidden set, so that there is something to export; what the export
+    # changes is the audit trail.
+    folder = tmp / f"export-{side.tag}"
+    (folder / "inputs").mkdir(parents=True)
+    (folder / "inputs" / "features.csv").write_text("id,age\nc0,1\n")
+    (folder / "labels.csv").write_text("id,label\nc0,1\n")
+    stored = stored_data_fields(side.challenge, check_data_files(
+        folder / "inputs", folder / "labels.csv", "export"))
+    EvaluationSet.objects.filter(pk=side.hidden.pk).update(**stored)
+    public = private_root() / f"public/{side.tag}/train.csv"
+    public.parent.mkdir(parents=True, exist_ok=True)
+    public.write_text("id,age,label\nt0,1,0\n")
+    url = reverse("admin:challenges_challenge_export", args=[side.challenge.pk])
+    return [Probe("POST", url, reads=True, changes=True)]
+
+
 def _baseline_zip() -> bytes:
     import io
 
@@ -337,6 +366,8 @@ CUSTOM_URLS: dict[str, Callable[[World, Side, Path], list[Probe]]] = {
     "challenges_challenge_publish": _publish,
     "challenges_challenge_unpublish": _unpublish,
     "challenges_challenge_dashboard": _dashboard,
+    "challenges_challenge_dashboard_live": _dashboard_live,
+    "challenges_challenge_export": _export,
     "auth_user_password_change": _password,
 }
 

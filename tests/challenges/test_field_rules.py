@@ -83,6 +83,8 @@ def test_editing_the_terms_in_the_admin_asks_everyone_to_accept_again(client, ch
     assert Challenge.objects.get(pk=challenge.pk).terms_version == 1
 
     data["terms"] = "Use the data for research only. Never re-identify anyone."
+    assert client.post(url, data).status_code == 200  # held: the organiser confirms first
+    data["confirm_terms"] = "on"
     assert client.post(url, data).status_code == 302
 
     edited = Challenge.objects.get(pk=challenge.pk)
