@@ -188,7 +188,8 @@ def dashboard_live_view(model_admin: Any, request: HttpRequest, object_id: str) 
     latest events), which the page fetches again every DASHBOARD_REFRESH_SECONDS."""
     challenge = _organised(request, object_id)
     response = TemplateResponse(request, "admin/challenges/challenge/_dashboard_live.html",
-                                {**_live(challenge), "links": dashboard_links(challenge)})
+                                {**_live(challenge), "links": dashboard_links(challenge),
+                                 "refresh_seconds": DASHBOARD_REFRESH_SECONDS})
     response["Cache-Control"] = "no-store"
     return response
 

@@ -50,6 +50,9 @@ def download(client, challenge: Challenge) -> bytes:  # type: ignore[no-untyped-
 def test_the_download_is_the_zip_the_command_writes_and_is_audited(
         client, imported, olga, tmp_path) -> None:
     client.force_login(olga)
+    change = client.get(reverse("admin:challenges_challenge_change", args=[imported.pk]))
+    assert f'id="export-form" method="post" action="{export_url(imported)}"' in (
+        change.content.decode())
 
     data = download(client, imported)
 

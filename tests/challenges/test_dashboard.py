@@ -13,6 +13,8 @@ import pytest
 from django.contrib.admin import helpers
 from django.urls import reverse
 
+from core.models import AuditEvent
+from core.services import audit_record
 from scoring.models import Result
 from submissions.models import Submission
 from tests.factories import (
@@ -54,7 +56,10 @@ class World:
 
 @pytest.fixture
 def world(challenge, team_a) -> World:
-    return World(challenge, team_a)
+    built = World(challenge, team_a)
+    for owner in (challenge, built.theirs):
+        audit_record(verb="test.event", challenge=owner)
+    return built
 
 
 def dashboard(challenge: Any) -> str:
@@ -105,6 +110,11 @@ def test_the_dashboard_leads_to_her_submissions_failures_and_boards(client, worl
         url = reverse("leaderboards:board", args=[world.challenge.slug, "round-1", board])
         assert url in found.values()
     assert client.get(found["public"]).status_code == 200
+    events = listed(client, found["all of this challenge's events"])
+    assert events and events == set(AuditEvent.objects.filter(
+        challenge_id=world.challenge.pk).values_list("pk", flat=True))
+    assert found["post an announcement"].endswith(f"?challenge={world.challenge.pk}")
+    assert 'id="export-bundle"' in page
     assert "Their secret" not in page
 
 
