@@ -118,6 +118,20 @@ class PhaseRights:
         return (not self.is_organiser and phase.score_release != "exact"
                 and not phase.has_closed())
 
+    def score_note(self, submission: Any, result: Any) -> str:
+        """Under a ladder, a result that released nothing new says so, with the team's shown
+        best: its shown scores are the earlier submission's, not a score of its own."""
+        if not self.releases_scores or result is None or not result.released:
+            return ""
+        source = str(result.released_from or "")
+        if not source or source == str(submission.uid):
+            return ""
+        policy = self.phase.release_policy()
+        part = next(iter(result.released))
+        best = (result.released.get(part) or {}).get(self.phase.primary_metric)
+        shown = "–" if best is None else f"{best:.{policy.precision}f}"
+        return f"No improvement on your best ({shown}): the released score stays."
+
     def shown_metrics(self, result: Any) -> dict[str, Any] | None:
         """The parts of a result's scores this viewer may read, released where they must be."""
         metrics = getattr(result, "metrics", None)

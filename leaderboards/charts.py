@@ -118,11 +118,12 @@ def _e(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> tuple[tuple[float, str], ...]:
-    """Round tick positions covering [low, high]."""
+def nice_ticks(low: float, high: float, count: int = 5, *, min_step: float = 0.0
+               ) -> tuple[tuple[float, str], ...]:
+    """Round tick positions covering [low, high], at least `min_step` apart."""
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return ((low, f"{low:g}"),)
-    raw = (high - low) / max(count, 1)
+    raw = max((high - low) / max(count, 1), min_step)
     step = 10 ** math.floor(math.log10(raw))
     step *= next(m for m in (1, 2, 2.5, 5, 10) if step * m >= raw)
     first = math.ceil(low / step - 1e-9) * step
@@ -309,16 +310,21 @@ def _time_ticks(low: float, high: float) -> tuple[tuple[float, str], ...]:
     return tuple((t, datetime.fromtimestamp(t, tz=UTC).strftime(fmt)) for t in times)
 
 
-def _value_axis(values: Sequence[float], label: str) -> Axis:
+def _value_axis(values: Sequence[float], label: str, places: int | None = None) -> Axis:
+    """A value axis; with `places`, ticks no finer than that many decimals (a chart of
+    released scores shows no digit the release policy holds back)."""
+    step = 10.0 ** -places if places is not None else 0.0
     low, high = min(values), max(values)
-    pad = max((high - low) * 0.08, 0.005)
+    pad = max((high - low) * 0.08, 0.005, step)
     low, high = low - pad, high + pad
-    return Axis(label, low, high, nice_ticks(low, high))
+    return Axis(label, low, high, nice_ticks(low, high, min_step=step))
 
 
-def progress_svg(lines: Sequence[TeamLine], *, metric: str, until: datetime) -> str:
+def progress_svg(lines: Sequence[TeamLine], *, metric: str, until: datetime,
+                 places: int | None = None) -> str:
     """Each team's best score over time, drawn as staircases up to `until`; highlighted
-    teams in colour with a legend, the others in grey underneath."""
+    teams in colour with a legend, the others in grey underneath. `places`: the release
+    policy's precision, for the value axis."""
     values = [v for line in lines for _, v in line.points]
     times = [t.timestamp() for line in lines for t, _ in line.points]
     if not values:
@@ -334,5 +340,5 @@ def progress_svg(lines: Sequence[TeamLine], *, metric: str, until: datetime) -> 
         if line.highlight:
             color, colour = PALETTE[colour % len(PALETTE)], colour + 1
         series.append(Series(line.team, pts, color, step=True, legend=line.highlight))
-    return plot(series, x, _value_axis(values, metric), title=f"Best {metric} over time",
+    return plot(series, x, _value_axis(values, metric, places), title=f"Best {metric} over time",
                 width=720, height=360, legend=True)

@@ -31,8 +31,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,7 @@ from challenges.models import Phase
 from challenges.stations import source_datasets
 from core.services import audit_record
 from leaderboards.models import LeaderboardSnapshot
+from leaderboards.release import release_board
 from scoring import vectors
 from scoring.labels import LabelTable, load_labels, part_mask
 from scoring.labels import parts as parts_of
@@ -152,6 +153,43 @@ def choose_entries(phase: Phase, results: Iterable[Result], *, part: str) -> lis
             by_team[result.submission.team_id].append(result)
     chosen = [e for team in by_team.values() for e in _team_entries(phase, team, part)]
     return chosen + baselines
+
+
+def released_entries(phase: Phase, results: Iterable[Result], *, part: str) -> list[Result]:
+    """Each team's entry as everyone but the organisers sees it while the phase runs under a
+    release policy other than `exact`, chosen from released values only: under `ladder`
+    and `boot-ladder-boot` the submission behind the team's shown scores (the policy keeps
+    the earlier one unless a new one beats it by the policy's margin), under `rounded` the
+    best rounded score (equal rounded scores: the earlier submission). Choosing by exact
+    scores would tell a team, through which entry shows, what the released scores hide."""
+    by_team: dict[int, list[Result]] = defaultdict(list)
+    baselines = []
+    for result in results:
+        (baselines if is_baseline(result) else by_team[result.submission.team_id]).append(result)
+    chosen = []
+    for team_results in by_team.values():
+        if phase.selection_limit:
+            chosen.extend(_team_entries(phase, team_results, part))
+        elif phase.score_release == "rounded":
+            chosen.append(max(team_results, key=lambda r: released_score(r, part, phase)))
+        else:
+            chosen.append(_shown_source(team_results))
+    return chosen + baselines
+
+
+def released_score(result: Result, part: str, phase: Phase) -> float:
+    """The released primary score, oriented so that larger is better."""
+    value = ((result.released or {}).get(part) or {}).get(phase.primary_metric)
+    if value is None or not math.isfinite(value):
+        return -math.inf
+    return float(value) if phase.higher_is_better else -float(value)
+
+
+def _shown_source(results: list[Result]) -> Result:
+    """The result behind a team's shown scores: the source its latest release names."""
+    latest = max(results, key=lambda r: (r.computed_at, r.pk))
+    source = str(latest.released_from or latest.submission.uid)
+    return next((r for r in results if str(r.submission.uid) == source), latest)
 
 
 class _StatsCache:
@@ -385,6 +423,16 @@ def _entry_json(
     }
 
 
+def exact_scores(result: Result, part: str) -> dict[str, float | None]:
+    return result.metrics.get(part) or {}
+
+
+def released_scores(result: Result, part: str) -> dict[str, float | None]:
+    """What the team is shown of a result (its exact scores for a baseline: organisers'
+    rows are not the teams' probes, and a result without a release)."""
+    return (result.released or {}).get(part) or exact_scores(result, part)
+
+
 @dataclass(frozen=True)
 class _Context:
     phase: Phase
@@ -395,6 +443,8 @@ class _Context:
     rule: SmallCellRule
     as_of: datetime
     part_cases: dict[str, int]
+    # the scores entries are ranked by and shown with: exact, or released (release.py)
+    shown: Callable[[Result, str], dict[str, float | None]] = exact_scores
 
 
 def _nan(value: float | None) -> float:
@@ -406,7 +456,7 @@ def _rank(ctx: _Context, spec: BoardPart, n_cases: int) -> Board:
     entries = [
         EntryVectors(
             key=str(result.submission.uid), team=_label(result, phase),
-            metrics={name: _nan((result.metrics.get(spec.part) or {}).get(name))
+            metrics={name: _nan(ctx.shown(result, spec.part).get(name))
                      for name in vectors.metric_names(phase)},
             samples=ctx.stats[result.pk][spec.part].samples, is_baseline=is_baseline(result),
         )
@@ -427,6 +477,7 @@ def _header(ctx: _Context, spec: BoardPart, n_cases: int) -> Payload:
         "primary": phase.primary_metric, "secondary": list(phase.secondary_metrics),
         "higher_is_better": {n: higher_is_better(n) for n in names},
         "selection": f"selected:{phase.selection_limit}" if phase.selection_limit else "best",
+        "policy": phase.score_release,
         "n_cases": n_cases, "n_resamples": phase.bootstrap_resamples, "seed": phase.pk,
         "tie_threshold": TIE_THRESHOLD,
         "subgroup_rule": {"min_cases": ctx.rule.min_cases,
@@ -529,8 +580,11 @@ def _hold_released(snapshot: LeaderboardSnapshot, now: datetime) -> None:
     ).update(held=Coalesce("public", "payload"))
 
 
-def _store(phase: Phase, boards: dict[str, Payload], as_of: datetime) -> bool:
-    """Write the boards unless a computation that read newer data already landed."""
+def _store(phase: Phase, boards: dict[str, Payload], as_of: datetime,
+           public: Payload | None = None) -> bool:
+    """Write the boards unless a computation that read newer data already landed. `public`:
+    the public board as everyone but the organisers sees it, where it is a board of its own
+    (a release policy choosing entries by released scores); None: derived when read."""
     release_at = release_time(phase, as_of)
     with transaction.atomic():
         for name in boards:
@@ -552,7 +606,8 @@ def _store(phase: Phase, boards: dict[str, Payload], as_of: datetime) -> bool:
                 _audit_final(phase, boards[snapshot.board])
             _hold_released(snapshot, now)
             snapshot.payload, snapshot.release_at = boards[snapshot.board], release_at
-            snapshot.save(update_fields=["payload", "release_at", "computed_at"])
+            snapshot.public = public if snapshot.board == LeaderboardSnapshot.Board.PUBLIC else None
+            snapshot.save(update_fields=["payload", "public", "release_at", "computed_at"])
         LeaderboardSnapshot.objects.filter(phase=phase).exclude(board__in=boards).delete()
     return True
 
@@ -568,12 +623,21 @@ def recompute(*, phase_pk: int) -> bool:
     table, part_cases = board_cases(phase)
     results = phase_results(phase)
     has_split = "public" in part_cases
-    chosen = choose_entries(phase, results, part=selection_part(has_split))
-    stats = load_stats(phase, table, chosen)
-    chosen = [result for result in chosen if result.pk in stats]
-    ctx = _Context(phase, table, results, chosen, stats, small_cell_rule(), as_of, part_cases)
+    part = selection_part(has_split)
+    chosen = choose_entries(phase, results, part=part)
+    releasing = phase.score_release != "exact" and not phase.has_closed(as_of)
+    shown = released_entries(phase, results, part=part) if releasing else []
+    stats = load_stats(phase, table, list({r.pk: r for r in chosen + shown}.values()))
+    ctx = _Context(phase, table, results, [r for r in chosen if r.pk in stats], stats,
+                   small_cell_rule(), as_of, part_cases)
     boards = {spec.board: compute_board(ctx, spec) for spec in board_parts(has_split)}
-    return _store(phase, boards, as_of)
+    public = None
+    if releasing:
+        released = replace(ctx, chosen=[r for r in shown if r.pk in stats],
+                           shown=released_scores)
+        public = release_board(compute_board(released, board_parts(has_split)[0]),
+                               phase.release_policy())
+    return _store(phase, boards, as_of, public=public)
 
 
 def board_cases(phase: Phase) -> tuple[LabelTable | None, dict[str, int]]:

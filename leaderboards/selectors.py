@@ -28,7 +28,7 @@ from core.storage import private_path
 from leaderboards import charts
 from leaderboards.compute import SmallCellRule, payload_as_of, small_cell_rule
 from leaderboards.models import LeaderboardSnapshot
-from leaderboards.release import coarse_times, released_payload
+from leaderboards.release import coarse_times
 from scoring.arrays import from_bytes
 from scoring.labels import LabelTable, part_mask, read_labels
 from scoring.models import Result
@@ -36,8 +36,8 @@ from stats.detection import Evidence, froc_curve
 from stats.metrics import FROC_FP_RATES
 
 
-def _num(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
+def _num(value: float | None, places: int = 4) -> str:
+    return "–" if value is None else f"{value:.{places}f}"
 
 
 def _stamp(iso: str) -> str:
@@ -64,11 +64,14 @@ class BoardRow:
     gap_column: str
     entries: int
     last_submission: str
+    released: str = ""  # organisers, under a release policy: what teams see of this entry
 
 
-def _interval(entry: dict[str, Any], name: str) -> str:
+def _interval(entry: dict[str, Any], name: str, places: int) -> str:
     low, high = entry["intervals"].get(name) or (None, None)
-    return f"[{_num(low)}, {_num(high)}]"
+    if low is None and high is None and not entry["intervals"]:
+        return ""  # withheld by the release policy
+    return f"[{_num(low, places)}, {_num(high, places)}]"
 
 
 def _k(value: float | str | None) -> str:
@@ -77,20 +80,30 @@ def _k(value: float | str | None) -> str:
     return "∞" if value == "inf" else f"{float(value):.2f}"
 
 
+def _released_cell(payload: dict[str, Any], entry: dict[str, Any]) -> str:
+    shown = entry.get("released")
+    if not shown or payload.get("release") or payload.get("policy", "exact") == "exact":
+        return ""
+    return _num(shown.get(payload["primary"]))
+
+
 def board_row(payload: dict[str, Any], entry: dict[str, Any]) -> BoardRow:
     primary = payload["primary"]
+    places = int((payload.get("release") or {}).get("precision", 4))
     gap = entry.get("fairness_gap") or {}
     return BoardRow(
         key=entry["key"], team=entry["team"], team_id=entry["team_id"],
         is_baseline=entry["is_baseline"], rank=entry["rank"],
-        primary=_num(entry["metrics"].get(primary)), interval=_interval(entry, primary),
-        secondary=tuple((n, _num(entry["metrics"].get(n)), _interval(entry, n))
-                        for n in payload["secondary"]),
+        primary=_num(entry["metrics"].get(primary), places),
+        interval=_interval(entry, primary, places),
+        secondary=tuple((n, _num(entry["metrics"].get(n), places),
+                         _interval(entry, n, places)) for n in payload["secondary"]),
         tied=entry["tied_with_leader"], bayes_factor=_k(entry["bayes_factor"]),
-        is_leader=entry["rank"] == 1 and entry["bayes_factor"] is None
-        and not entry["is_baseline"],
-        gap=_num(gap.get("gap")) if gap else "–", gap_column=gap.get("column", ""),
+        is_leader=entry["rank"] == 1 and not entry["tied_with_leader"]
+        and entry["bayes_factor"] is None and not entry["is_baseline"],
+        gap=_num(gap.get("gap"), places) if gap else "–", gap_column=gap.get("column", ""),
         entries=entry["entries"], last_submission=_stamp(entry["last_submission_at"]),
+        released=_released_cell(payload, entry),
     )
 
 
@@ -131,14 +144,13 @@ def leaderboard_for(*, rights: PhaseRights, board: str) -> BoardView:
     visible, reason = rights.board(board)
     if not visible:
         return BoardView(False, reason, None, board)
-    payload = _stored_board(phase, board, exact=rights.is_organiser)
+    payload = _stored_board(phase, board, exact=rights.is_organiser,
+                            policy_applies=rights.releases_scores)
     if not payload:
         return BoardView(True, _missing_reason(phase, board), None, board)
     reason = "" if payload.get("entries") else "No scored submissions yet."
     version = _version(payload)
-    if rights.releases_scores and board == LeaderboardSnapshot.Board.PUBLIC:
-        payload = released_payload(payload, phase.release_policy())
-    if not rights.is_organiser:
+    if not rights.is_organiser:  # released already where a policy applies (release.py)
         payload = coarse_times(payload)
     return BoardView(True, reason, payload, board, version)
 
@@ -149,14 +161,16 @@ def _version(payload: dict[str, Any]) -> str:
     return salted_hmac("heldout.board-version", str(payload.get("as_of", ""))).hexdigest()[:16]
 
 
-def _stored_board(phase: Phase, board: str, *, exact: bool) -> dict[str, Any] | None:
+def _stored_board(phase: Phase, board: str, *, exact: bool, policy_applies: bool
+                  ) -> dict[str, Any] | None:
     """The latest board for organisers; for everyone else the one released to them now
-    (LeaderboardSnapshot: a newer board waits for the end of its release period). Only the
-    one payload shown is read."""
+    (LeaderboardSnapshot: a newer board waits for the end of its release period), its
+    released version while a score release policy applies (once the phase has closed the
+    final boards are exact at once, before their recomputation). Only one payload is read."""
     released = Q(release_at__isnull=True) | Q(release_at__lte=timezone.now())
+    latest = Coalesce("public", "payload") if policy_applies else F("payload")
     shown = F("payload") if exact else Case(
-        When(released, then=Coalesce("public", "payload")), default=F("held"),
-        output_field=JSONField())
+        When(released, then=latest), default=F("held"), output_field=JSONField())
     return LeaderboardSnapshot.objects.filter(  # type: ignore[no-any-return]
         phase=phase, board=board).values_list(shown, flat=True).first()
 
@@ -230,8 +244,11 @@ def _label_table(phase: Phase) -> LabelTable:
     return _labels(str(path), stat.st_mtime_ns, stat.st_size)
 
 
-def entry_curves(*, phase: Phase, view: BoardView, key: str) -> EntryCurves | None:
-    """Coarsened ROC and calibration of an entry on its board's cases (visible boards only)."""
+def entry_curves(*, phase: Phase, view: BoardView, key: str, organiser: bool = False
+                 ) -> EntryCurves | None:
+    """Coarsened ROC and calibration of an entry on its board's cases (visible boards only).
+    Organisers, who may read every per-case score anyway, get them without the small-group
+    rule (a detection phase's public part may hold fewer lesions than it asks)."""
     if board_entry(view, key) is None or phase.evaluation_set is None or view.payload is None:
         return None
     if phase.evaluation_set.is_remote:
@@ -244,7 +261,7 @@ def entry_curves(*, phase: Phase, view: BoardView, key: str) -> EntryCurves | No
     table = _label_table(phase)
     mask = part_mask(table, view.payload["part"])
     y, scores = table.y[mask], from_bytes(result.case_scores)[mask]
-    rule = small_cell_rule()
+    rule = SmallCellRule(1, 1) if organiser else small_cell_rule()
     limits = {"min_cases": rule.min_cases, "min_positives": rule.min_positives}
     froc = None
     if result.case_detections is not None:

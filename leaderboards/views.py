@@ -56,8 +56,10 @@ def leaderboard(request: HttpRequest, slug: str, phase: str, board: str) -> Http
     item, team_id = rights.phase, rights.team_id
     view = _board_view(rights, board)
     until = min(timezone.now(), item.closes_at)
+    release = (view.payload or {}).get("release")
     chart = charts.progress_svg(selectors.progress_lines(view, team_id=team_id),
-                                metric=item.primary_metric, until=until)
+                                metric=item.primary_metric, until=until,
+                                places=release["precision"] if release else None)
     return render(request, "leaderboards/board.html", {
         "phase": item, "challenge": item.challenge, "board": view, "my_team_id": team_id,
         "tabs": _tabs(rights), "chart": _svg(chart), "poll_ms": LIVE_POLL_MS,
@@ -127,7 +129,7 @@ def entry_detail(
         raise Http404("No such entry on a leaderboard you may see.")
     # Curves are drawn from per-case scores: not while scores are released coarsely.
     curves = None if rights.releases_scores else selectors.entry_curves(
-        phase=item, view=view, key=str(key))
+        phase=item, view=view, key=str(key), organiser=rights.is_organiser)
     roc = calibration = froc = ""
     if curves is not None and curves.roc is not None:
         roc = charts.roc_svg(curves.roc, label=entry["team"])
@@ -146,7 +148,24 @@ def entry_detail(
         "calibration_bins": curves.calibration if curves else [],
         "rule": view.payload.get("subgroup_rule", {}),
         "sites": _site_rows(view.payload, entry),
+        "release": view.payload.get("release"), "withheld": _withheld(rights, view.payload),
+        "precision": _precision(view.payload),
     })
+
+
+def _withheld(rights: PhaseRights, payload: dict[str, Any]) -> str:
+    """Why the entry's curves (and whatever its release withholds) are not shown, or ''."""
+    if not rights.releases_scores:
+        return ""
+    return (f"Withheld until the phase closes: while it runs, this phase shows teams and the "
+            f"public only its released scores (the “{rights.phase.score_release}” release "
+            "policy); curves, and under the ladders intervals, K and subgroups, would tell "
+            "more.")
+
+
+def _precision(payload: dict[str, Any]) -> int:
+    """Decimal places worth showing: the release policy's, else four."""
+    return int((payload.get("release") or {}).get("precision", 4))
 
 
 def _site_rows(payload: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:

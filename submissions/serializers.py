@@ -42,6 +42,9 @@ class SubmissionSerializer(serializers.ModelSerializer):
     )
     scores_visible = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField()
+    score_note = serializers.SerializerMethodField(
+        help_text="Under a ladder release policy, for a result that released nothing new: "
+        "\"No improvement on your best (0.87)\" (its metrics are that best); else null.")
     url = serializers.SerializerMethodField(help_text="The submission's page in the browser.")
     started_at = serializers.SerializerMethodField(
         help_text="When the evaluation started (to the minute for teams).")
@@ -55,7 +58,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "id", "number", "challenge", "phase", "team", "kind", "filename", "sha256", "size",
             "status", "error_class", "error_message", "selected", "note", "is_baseline",
             "created_by",
-            "created_at", "started_at", "finished_at", "scores_visible", "metrics", "url",
+            "created_at", "started_at", "finished_at", "scores_visible", "metrics",
+            "score_note", "url",
         ]
         read_only_fields = fields
 
@@ -80,6 +84,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
     @extend_schema_field(Metrics)
     def get_metrics(self, submission: Submission) -> Any:
         return self.rights.shown_metrics(getattr(submission, "result", None))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_score_note(self, submission: Submission) -> str | None:
+        return self.rights.score_note(submission, getattr(submission, "result", None)) or None
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_started_at(self, submission: Submission) -> Any:

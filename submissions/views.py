@@ -41,13 +41,31 @@ def phase_detail(request: HttpRequest, slug: str, phase: str) -> HttpResponse:
     }
     if team is not None:
         context["quota"] = selectors.quota_status(phase=item, team=team)
+        context["upload_blocked"] = _upload_blocked(item, request.user)
         context["history"] = [
             (shown, _shown_primary(rights, shown)) for shown in map(
                 rights.shown, selectors.team_submissions(phase=item, team=team))
         ]
         context["show_scores"] = rights.scores_visible
         context["selected_count"] = sum(1 for s, _ in context["history"] if s.selected)
+        # under a ladder: submissions that released nothing new, shown as such
+        context["no_gain"] = {s.pk for s, _ in context["history"]
+                              if rights.score_note(s, getattr(s, "result", None))}
+        context["precision"] = (item.release_policy().precision if rights.releases_scores
+                                else 4)
     return render(request, "submissions/phase.html", context)
+
+
+def _upload_blocked(phase: Phase, user: object) -> str:
+    """Why the team cannot submit now ("" when it can): the upload's own checks, which need
+    no byte of a file (window, terms, quota, concurrency), so the form is disabled and says
+    why instead of refusing a file that took minutes to send. A reload shows it open again
+    once a slot frees up; the API refuses the same at an upload's start."""
+    try:
+        services.submission_precheck(phase=phase, user=user, size=0)
+    except DomainError as error:
+        return error.message
+    return ""
 
 
 def _shown_primary(rights: PhaseRights, submission: Submission) -> float | None:
@@ -161,6 +179,8 @@ def _submission_context(row: Submission, rights: PhaseRights) -> dict[str, objec
         "flags": list(submission.flags.select_related("other__team")) if rights.is_organiser
         else [],
         "result": result if parts else None,
+        "score_note": rights.score_note(submission, result),
+        "precision": rights.phase.release_policy().precision if rights.releases_scores else 4,
         "show_scores": rights.scores_visible,
         "metric_rows": _metric_rows(metrics, parts),
         "metric_parts": parts,

@@ -33,8 +33,10 @@ def filesize(size: int) -> str:
 
 
 @register.filter
-def metric(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
+def metric(value: float | None, places: int = 4) -> str:
+    """A score to `places` decimals (`{{ v|metric:precision }}`: a released score is shown to
+    its release policy's precision, never with digits it does not have)."""
+    return "–" if value is None else f"{value:.{int(places)}f}"
 
 
 @register.filter
