@@ -20,8 +20,9 @@ system:
 	scripts/system_deps.sh
 	scripts/start_docker.sh
 
+# The image, and its archive that participants download for local tests (once per recipe).
 runtime-image: install system
-	$(PY) -c "from scoring.images import ensure_runtime_image; print(ensure_runtime_image())"
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py runtime_image
 
 demo: install system runtime-image
 	DJANGO_DEBUG=1 $(PY) -m demo.run

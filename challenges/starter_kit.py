@@ -7,11 +7,16 @@ at its root) plus what a participant needs to test it locally before uploading:
 - `sample_predictions.csv`: the shape the platform expects;
 - `check.py`: the platform's contract checks on a predictions file (standard library only);
 - `test-locally.sh`: runs predict.py on sanity/ in the platform's runtime image, sandboxed as
-  on the platform, then runs check.py: `sh test-locally.sh`;
+  on the platform, then runs check.py: `sh test-locally.sh`. No registry serves that image:
+  when the participant's engine lacks it, the script loads the site's archive of it
+  (`heldout-runtime-<hash>.tar.gz`, from the kit's folder or downloaded with the personal
+  link written into the kit) after checking its sha256;
 - `README.md`.
 
-The runtime image tag is derived from its recipe by `scoring.images`, above this app, so it
-is looked up by name (as core.health does for the engine probe), not imported.
+The runtime image tag and its archive come from `scoring.images`, above this app, so they
+are looked up by name (as core.health does for the engine probe), not imported. A worker
+writes the archive (it needs the engine, and minutes): a page that finds it missing queues
+that work and says the archive is being prepared.
 """
 
 from __future__ import annotations
@@ -19,21 +24,88 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.cache import cache
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from challenges.models import Phase
+from core import dispatch
 from core.storage import private_path
 
 RUNTIME_TAG = "scoring.images.runtime_image_tag"
+RUNTIME_ARCHIVE = "scoring.images.runtime_archive"
+ARCHIVE_NAME = "scoring.images.archive_name"
+EXPORT_TASK = "scoring.tasks.export_runtime_image"
+# While the archive is missing, pages ask a worker for it at most this often.
+EXPORT_REQUEST_SECONDS = 600
+# The personal download link in a kit (test-locally.sh follows it without a session).
+DOWNLOAD_SALT = "heldout.runtime-image"
+DOWNLOAD_LINK_DAYS = 30
 KIT_TEMPLATES = "challenges/starter_kit"
 INDEX_FILES = ("features.csv", "manifest.csv")
 
 
 def runtime_tag() -> str:
     return str(import_string(RUNTIME_TAG)())
+
+
+def runtime_archive_name() -> str:
+    """`heldout-runtime-<hash>.tar.gz`: the file `docker load` restores the image from."""
+    return str(import_string(ARCHIVE_NAME)(runtime_tag()))
+
+
+def runtime_archive() -> Any:
+    """The finished archive of the runtime image (scoring.images.RuntimeArchive: tag, path,
+    sha256, size), or None while it is being prepared. Never builds."""
+    return import_string(RUNTIME_ARCHIVE)(
+        directory=Path(settings.HELDOUT_RUNTIME_ARCHIVE_DIR), tag=runtime_tag())
+
+
+def request_runtime_archive() -> None:
+    """Ask a worker to write the archive (a web request never waits the minutes it takes);
+    pages viewed meanwhile ask once per EXPORT_REQUEST_SECONDS, not once each."""
+    if cache.add(f"heldout:runtime-archive-requested:{runtime_tag()}", True,
+                 EXPORT_REQUEST_SECONDS):
+        dispatch.send(EXPORT_TASK)
+
+
+def download_key(*, user: Any) -> str:
+    return str(signing.TimestampSigner(salt=DOWNLOAD_SALT).sign(str(user.pk)))
+
+
+def download_key_user(key: str) -> Any:
+    """The active user a kit's download link was made for, or None (forged or expired)."""
+    try:
+        pk = signing.TimestampSigner(salt=DOWNLOAD_SALT).unsign(
+            key, max_age=timedelta(days=DOWNLOAD_LINK_DAYS))
+    except signing.BadSignature:
+        return None
+    return get_user_model().objects.filter(pk=pk, is_active=True).first()
+
+
+@dataclass(frozen=True)
+class RuntimeDownload:
+    """Where a kit's test-locally.sh finds the runtime image when the engine lacks it."""
+
+    url: str  # the archive, with the personal key
+    checksum_url: str
+    expires: datetime
+
+
+def runtime_download(*, user: Any, archive_url: str) -> RuntimeDownload:
+    """`archive_url`: the absolute URL of the archive's download view."""
+    query = f"?key={download_key(user=user)}"
+    return RuntimeDownload(url=archive_url + query, checksum_url=f"{archive_url}.sha256{query}",
+                           expires=timezone.now() + timedelta(days=DOWNLOAD_LINK_DAYS))
 
 
 def sanity_inputs(phase: Phase) -> Path | None:
@@ -61,13 +133,25 @@ def kit_name(phase: Phase) -> str:
     return f"{phase.challenge.slug}-{phase.slug}-starter-kit.zip"
 
 
-def build_starter_kit(phase: Phase) -> bytes:
-    """The kit as zip bytes (sanity sets are small public slices)."""
+def _runtime_context(download: RuntimeDownload | None) -> dict[str, object]:
+    archive = runtime_archive()
+    return {"image": runtime_tag(), "archive_name": runtime_archive_name(),
+            # empty while the archive is being prepared: the script fetches the checksum
+            "archive_sha256": archive.sha256 if archive else "",
+            "archive_size": f"{archive.size / 1024**2:.0f} MB" if archive else "over 100 MB",
+            "download": download}
+
+
+def build_starter_kit(phase: Phase, *, download: RuntimeDownload | None = None,
+                      data_url: str = "") -> bytes:
+    """The kit as zip bytes (sanity sets are small public slices). `download`: the personal
+    link to the runtime image archive; `data_url`: the challenge's Data tab."""
     inputs = sanity_inputs(phase)
-    context = {"phase": phase, "challenge": phase.challenge, "image": runtime_tag(),
+    context = {"phase": phase, "challenge": phase.challenge,
                "has_sanity": inputs is not None, "task": phase.challenge.task,
                "memory_mb": phase.limit_memory_mb, "cpus": phase.limit_cpus,
-               "seconds": phase.limit_seconds}
+               "seconds": phase.limit_seconds, "data_url": data_url,
+               **_runtime_context(download)}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in ("predict.py", "check.py", "README.md", "test-locally.sh"):

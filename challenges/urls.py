@@ -14,6 +14,8 @@ urlpatterns = [
     path("challenges/<slug:slug>/files/<path:name>", views.public_file, name="file"),
     path("challenges/<slug:slug>/phases/<slug:phase>/starter-kit.zip", views.phase_starter_kit,
          name="starter_kit"),
+    path("challenges/<slug:slug>/runtime-image/<str:name>", views.runtime_image,
+         name="runtime_image"),
     path("challenges/<slug:slug>/teams/new/", views.team_create, name="team_create"),
     path("challenges/<slug:slug>/teams/<int:pk>/", views.team_detail, name="team"),
     path("challenges/<slug:slug>/teams/<int:pk>/invite/", views.team_invite, name="team_invite"),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -64,18 +66,50 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
     tab = request.GET.get("tab", "overview")
     if tab not in dict(TABS):
         tab = "overview"
+    accepted = selectors.has_accepted_terms(challenge=challenge, user=request.user)
     context = {
         "challenge": challenge, "tab": tab, "tabs": TABS,
         "phases": challenge.phases.select_related("sanity_set", "evaluation_set")
         .order_by("order"),
-        "accepted": selectors.has_accepted_terms(challenge=challenge, user=request.user),
+        "accepted": accepted,
         "team": selectors.team_for_user(challenge=challenge, user=request.user),
         "is_organiser": selectors.is_organiser(challenge=challenge, user=request.user),
         "public_files": challenge.public_files.all(),
         "teams": challenge.teams.filter(is_organiser_team=False).order_by("name"),
         "team_form": TeamCreateForm(),
+        "description": _description(challenge),
     }
+    if tab == "data":
+        context.update(_runtime_image_context(accepted=accepted))
     return render(request, "challenges/detail.html", context)
+
+
+_TITLE_HEADING = re.compile(r"\A\s*#{1,2}[ \t]+(?P<text>[^\n]*?)[ \t#]*(?:\n|\Z)")
+
+
+def _description(challenge: Challenge) -> str:
+    """The description without a first heading that repeats the title (a bundle's README
+    usually starts with one; the page's own <h1> already says it). Letters and digits are
+    compared, so "[SYNTHETIC] Test challenge" repeats "Synthetic test challenge"."""
+    text = challenge.description or ""
+    first = _TITLE_HEADING.match(text)
+    if first and _letters(first["text"]) == _letters(challenge.title):
+        return text[first.end():]
+    return text
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def _runtime_image_context(*, accepted: bool) -> dict[str, object]:
+    """The runtime image archive for the Data tab; while it is missing, a worker is asked
+    for it (a participant who may download it sees "being prepared")."""
+    archive = starter_kit.runtime_archive()
+    if archive is None and accepted:
+        starter_kit.request_runtime_archive()
+    return {"runtime_archive": archive, "runtime_archive_name": starter_kit.runtime_archive_name(),
+            "runtime_image_tag": starter_kit.runtime_tag()}
 
 
 @login_required
@@ -113,9 +147,65 @@ def phase_starter_kit(request: HttpRequest, slug: str, phase: str) -> HttpRespon
     if not selectors.has_accepted_terms(challenge=item.challenge, user=request.user):
         messages.error(request, "Accept the data-use terms before downloading the starter kit.")
         return redirect(f"{reverse('challenges:terms', args=[slug])}?next={request.path}")
-    response = HttpResponse(starter_kit.build_starter_kit(item), content_type="application/zip")
+    archive_url = request.build_absolute_uri(reverse(
+        "challenges:runtime_image", args=[slug, starter_kit.runtime_archive_name()]))
+    if starter_kit.runtime_archive() is None:
+        starter_kit.request_runtime_archive()
+    kit = starter_kit.build_starter_kit(
+        item, download=starter_kit.runtime_download(user=request.user, archive_url=archive_url),
+        data_url=request.build_absolute_uri(f"{item.challenge.get_absolute_url()}?tab=data"))
+    response = HttpResponse(kit, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{starter_kit.kit_name(item)}"'
     return response
+
+
+def _text(message: str, status: int, **headers: str) -> HttpResponse:
+    """An answer for test-locally.sh, which prints it: plain text, no page."""
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8",
+                        headers=headers)
+
+
+def runtime_image(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    """The runtime image archive (or, with `.sha256`, its checksum), after the terms, for
+    local tests: to a logged-in participant (the Data tab), or to the personal link in their
+    starter kit (`?key=`), which its test-locally.sh follows without a session."""
+    key = request.GET.get("key")
+    user = starter_kit.download_key_user(key) if key else request.user
+    if user is None:
+        return _text("This download link is not valid or has expired: download a new starter "
+                     "kit, or this file from the challenge's Data tab.", 403)
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    challenge = selectors.visible_challenge(user=user, slug=slug)
+    if not selectors.has_accepted_terms(challenge=challenge, user=user):
+        if key:
+            return _text("Accept the challenge's data-use terms on the site first: "
+                         + request.build_absolute_uri(challenge.get_absolute_url()), 403)
+        messages.error(request, "Accept the data-use terms before downloading the data.")
+        return redirect(f"{reverse('challenges:terms', args=[slug])}?next={request.path}")
+    return _runtime_image_file(request, challenge, name, scripted=bool(key))
+
+
+def _runtime_image_file(request: HttpRequest, challenge: Challenge, name: str, *,
+                        scripted: bool) -> HttpResponse:
+    expected = starter_kit.runtime_archive_name()
+    if name not in (expected, f"{expected}.sha256"):
+        # a kit from before the platform's runtime changed asks for an older archive
+        return _text(f"No such runtime image here: this site runs {expected}. Download a new "
+                     "starter kit.", 404)
+    archive = starter_kit.runtime_archive()
+    if archive is None:
+        starter_kit.request_runtime_archive()
+        if scripted:
+            return _text("The runtime image archive is being prepared; try again in a few "
+                         "minutes.", 503, **{"Retry-After": "120"})
+        messages.info(request, "The runtime image archive is being prepared; try again in a "
+                               "few minutes.")
+        return redirect(f"{challenge.get_absolute_url()}?tab=data")
+    if name.endswith(".sha256"):
+        return _text(f"{archive.sha256}  {archive.name}", 200)
+    return FileResponse(archive.path.open("rb"), as_attachment=True, filename=archive.name,
+                        content_type="application/gzip")
 
 
 @login_required

@@ -243,7 +243,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"scoring.tasks.evaluate_submission": {"queue": "scoring"}}
+# Both need a Docker engine, which scoring workers have and web nodes may not.
+CELERY_TASK_ROUTES = {"scoring.tasks.evaluate_submission": {"queue": "scoring"},
+                      "scoring.tasks.export_runtime_image": {"queue": "scoring"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("HELDOUT_CELERY_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     # Leases are renewed by the running worker; the sweeper notices a dead one within about
@@ -274,6 +276,11 @@ HELDOUT_MAX_ATTEMPTS = env_int("HELDOUT_MAX_ATTEMPTS", 3, minimum=1)
 HELDOUT_REDISPATCH_SECONDS = env_int("HELDOUT_REDISPATCH_SECONDS", 600, minimum=60)
 HELDOUT_CONTAINER_PREFIX = env_str("HELDOUT_CONTAINER_PREFIX", "heldout-run-")
 HELDOUT_MAX_IMAGE_BYTES = env_int("HELDOUT_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1)
+# The runtime image as a download for participants' local tests (scoring.images): written
+# once per recipe by a worker (it needs the engine) and served by the web nodes, so under the
+# private root, which both share and no URL maps to (a view checks the terms).
+HELDOUT_RUNTIME_ARCHIVE_DIR = Path(
+    env_str("HELDOUT_RUNTIME_ARCHIVE_DIR") or PRIVATE_ROOT / "runtime-images")
 HELDOUT_UPLOAD_EXPIRY_HOURS = env_int("HELDOUT_UPLOAD_EXPIRY_HOURS", 24, minimum=1)
 HELDOUT_DATA_DIR = env_str("HELDOUT_DATA_DIR")
 # Scheme and host for absolute links in e-mails sent outside a request (notifications).

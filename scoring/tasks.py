@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
+
 from core.tasks import heldout_task
-from scoring import pipeline, services
+from scoring import images, pipeline, services
 
 
 @heldout_task()
@@ -19,3 +23,10 @@ def notify_team(*, submission_pk: int) -> None:
 @heldout_task()
 def sweep_stuck_runs() -> None:
     services.sweep_stuck_runs()
+
+
+@heldout_task()
+def export_runtime_image() -> None:
+    """The runtime image as a download for participants' local tests, once per recipe (a
+    redelivery, or a second worker, finds it made or waits on its lock)."""
+    images.export_runtime_archive(directory=Path(settings.HELDOUT_RUNTIME_ARCHIVE_DIR))
