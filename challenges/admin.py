@@ -251,7 +251,7 @@ class EvaluationSetForm(forms.ModelForm):
         "id,label (0/1), optional split (public/private) and subgroup columns. Replaces the "
         "current labels."))
     lesions_csv = forms.FileField(required=False, label="Lesions (CSV, detection)", help_text=(
-        "id,x,y,radius in pixels of images/<id>.png, origin top-left; several rows per film; "
+        "id,x,y,radius in pixels of images/&lt;id&gt;.png, origin top-left; several rows per film; "
         "further columns are lesion subgroups. Replaces the current lesions."))
 
     class Meta:

@@ -20,6 +20,9 @@ from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heldout.settings")
 os.environ.setdefault("DJANGO_DEBUG", "1")
+# Links in result e-mails (sent by the worker) lead to the port the demo serves on.
+os.environ.setdefault("HELDOUT_SITE_URL", "http://{}:{}".format(
+    os.environ.get("HELDOUT_DEMO_HOST", "127.0.0.1"), os.environ.get("HELDOUT_DEMO_PORT", "8000")))
 
 import django  # noqa: E402
 

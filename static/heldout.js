@@ -90,6 +90,8 @@ async function chunkedUpload(form) {
 
 function setupUpload(form) {
   form.addEventListener("submit", async (event) => {
+    // The page says why the team cannot submit now (quota, window, terms): send nothing.
+    if (form.dataset.blocked) { event.preventDefault(); return; }
     if (!window.fetch || !form.dataset.startUrl) return;
     event.preventDefault();
     const button = form.querySelector("button[type=submit]");
