@@ -22,7 +22,7 @@ def is_stale(result: Result) -> bool:
 
 def stale_result_ids(results: QuerySet[Result]) -> list[int]:
     """The ids of the stale results among `results` (already scoped to the user)."""
-    rows = results.select_related("evaluation_set", "submission__phase").defer(
+    rows = results.select_related("evaluation_set", "submission__phase__evaluation_set").defer(
         "case_scores", "case_labels", "resamples", "case_detections")
     return [result.pk for result in rows.iterator(chunk_size=500) if is_stale(result)]
 
