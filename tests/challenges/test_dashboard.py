@@ -87,9 +87,16 @@ def listed(client: Any, url: str) -> set[int]:
 
 
 def stale_results(*results: Result) -> Any:
-    """Result.is_stale (the lead's property) true for `results`, false for any other."""
+    """Result.is_stale true for `results`, false for any other. Where results record what
+    they were scored with, staleness follows that record (scoring.staleness asks once per
+    phase and record), so these results get a record of their own."""
     ids = {result.pk for result in results}
-    return mock.patch.object(Result, "is_stale", property(lambda r: r.pk in ids), create=True)
+    if any(f.name == "scored_with" for f in Result._meta.concrete_fields):
+        Result.objects.filter(pk__in=ids).update(scored_with="labels since replaced")
+        stale = property(lambda r: r.scored_with == "labels since replaced")
+    else:
+        stale = property(lambda r: r.pk in ids)
+    return mock.patch.object(Result, "is_stale", stale, create=True)
 
 
 def test_the_dashboard_leads_to_her_submissions_failures_and_boards(client, world, olga):
