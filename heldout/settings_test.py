@@ -23,7 +23,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - WhiteNoise looks 
 # leftovers. Worker subprocesses started by tests get the test database ("test_" + name).
 HELDOUT_CONTAINER_PREFIX = os.environ.get(
     "HELDOUT_CONTAINER_PREFIX",
-    f"heldout-t-{DATABASES['default']['NAME'].removeprefix('test_')}-")  # noqa: F405
+    f"heldout-t-{str(DATABASES['default']['NAME']).removeprefix('test_')}-")  # noqa: F405
 # Likewise the audit checkpoints (tests of them use their own file): another session's
 # checkpoints would not match this session's chain.
 _database = Path(str(DATABASES["default"]["NAME"])).name.removeprefix("test_")  # noqa: F405

@@ -105,11 +105,13 @@ def selection_part(has_split: bool) -> str:
 
 
 def phase_results(phase: Phase) -> list[Result]:
-    """Scored results of the phase, oldest first, without the per-case arrays."""
+    """Scored results of the phase, oldest first, without the per-case arrays. A result
+    being re-scored stays until its new one replaces it (or the re-score fails): a board is
+    never without the entries and baselines a re-score is recomputing."""
     return list(
         Result.objects.filter(
-            submission__phase=phase, submission__status=Submission.Status.SUCCEEDED,
-            evaluation_set_id=phase.evaluation_set_id,
+            submission__phase=phase, evaluation_set_id=phase.evaluation_set_id,
+            submission__status__in=(Submission.Status.SUCCEEDED, *Submission.ACTIVE),
         )
         .select_related("submission__team")
         .defer("case_scores", "case_labels", "case_detections", "subgroups", "resamples",
@@ -402,6 +404,7 @@ def _label(result: Result, phase: Phase) -> str:
 
 def _entry_json(
     entry: RankedEntry, result: Result, stats: _TeamStats, subgroups: dict[str, Any], part: str,
+    scored_key: str,
 ) -> Payload:
     submission = result.submission
     baseline = entry.is_baseline
@@ -420,6 +423,8 @@ def _entry_json(
         "subgroups": subgroups, "fairness_gaps": gaps, "fairness_gap": widest_gap(gaps),
         # what the team is shown while the phase runs (score release policy); None: exact
         "released": (result.released or {}).get(part),
+        # scored against labels or metrics the phase no longer has: to be re-scored
+        "stale": bool(result.scored_with) and result.scored_with != scored_key,
     }
 
 
@@ -443,6 +448,7 @@ class _Context:
     rule: SmallCellRule
     as_of: datetime
     part_cases: dict[str, int]
+    scored_key: str = ""  # what results are scored against now (stale ones differ)
     # the scores entries are ranked by and shown with: exact, or released (release.py)
     shown: Callable[[Result, str], dict[str, float | None]] = exact_scores
 
@@ -510,7 +516,8 @@ def compute_board(ctx: _Context, spec: BoardPart) -> Payload:
     for entry in board.entries:
         result = by_key[entry.key]
         subgroups = entry_subgroups(cells, ctx.stats[result.pk][spec.part].subgroups)
-        payload["entries"].append(_entry_json(entry, result, stats, subgroups, spec.part))
+        payload["entries"].append(_entry_json(entry, result, stats, subgroups, spec.part,
+                                              ctx.scored_key))
         if ctx.table is None:  # at data stations (site_metrics is deferred otherwise)
             payload["entries"][-1]["sites"] = _site_scores(result, spec.part, ctx.rule)
     return payload
@@ -629,7 +636,7 @@ def recompute(*, phase_pk: int) -> bool:
     shown = released_entries(phase, results, part=part) if releasing else []
     stats = load_stats(phase, table, list({r.pk: r for r in chosen + shown}.values()))
     ctx = _Context(phase, table, results, [r for r in chosen if r.pk in stats], stats,
-                   small_cell_rule(), as_of, part_cases)
+                   small_cell_rule(), as_of, part_cases, vectors.scored_key(phase))
     boards = {spec.board: compute_board(ctx, spec) for spec in board_parts(has_split)}
     public = None
     if releasing:

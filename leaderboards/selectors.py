@@ -65,6 +65,7 @@ class BoardRow:
     entries: int
     last_submission: str
     released: str = ""  # organisers, under a release policy: what teams see of this entry
+    stale: bool = False  # scored against replaced labels or changed metrics
 
 
 def _interval(entry: dict[str, Any], name: str, places: int) -> str:
@@ -103,7 +104,7 @@ def board_row(payload: dict[str, Any], entry: dict[str, Any]) -> BoardRow:
         and entry["bayes_factor"] is None and not entry["is_baseline"],
         gap=_num(gap.get("gap"), places) if gap else "–", gap_column=gap.get("column", ""),
         entries=entry["entries"], last_submission=_stamp(entry["last_submission_at"]),
-        released=_released_cell(payload, entry),
+        released=_released_cell(payload, entry), stale=bool(entry.get("stale")),
     )
 
 

@@ -6,6 +6,7 @@ from django.db import models
 
 from challenges.models import EvaluationSet, Station
 from core.text import StorableTextField
+from scoring.vectors import scored_key
 from submissions.models import Submission
 
 
@@ -90,9 +91,18 @@ class Result(models.Model):
         "the true lesions (stats.detection.Evidence: each lesion's best hit score, the false "
         "positives' scores, by film index); no coordinates.")
     computed_at = models.DateTimeField(auto_now=True)
+    scored_with = models.CharField(
+        max_length=64, blank=True,
+        help_text="What it was scored against (scoring.vectors.scored_key): another key "
+        "now means the labels were replaced or the metrics changed since (stale).")
 
     def __str__(self) -> str:
         return f"result of {self.submission}"
+
+    @property
+    def is_stale(self) -> bool:
+        """Scored against labels or metrics the phase no longer has: re-score it."""
+        return bool(self.scored_with) and self.scored_with != scored_key(self.submission.phase)
 
 
 class CollusionFlag(models.Model):

@@ -406,6 +406,7 @@ def _store_result(
             "case_detections": None if evidence is None else evidence.to_bytes(),
             "released": released, "released_from": source,
             "resamples": None, "part_subgroups": {}, "resample_key": "",
+            "scored_with": vectors.scored_key(phase),
         })
         audit_record(verb="score.released", challenge=phase.challenge,
                      target=f"submission:{submission.pk}",

@@ -288,7 +288,8 @@ def complete(submission_pk: int, attempt: int) -> bool:
         Result.objects.update_or_create(submission=submission, defaults={
             "evaluation_set": submission.phase.evaluation_set, **combined,
             "case_scores": b"", "case_labels": None, "case_detections": None,
-            "subgroups": {}, "released_from": source})
+            "subgroups": {}, "released_from": source,
+            "scored_with": vectors.scored_key(submission.phase)})
         audit_record(verb="score.released", challenge=submission.phase.challenge,
                      target=f"submission:{submission.pk}",
                      data={"policy": submission.phase.score_release,

@@ -16,6 +16,7 @@ for B = 1000.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from challenges.models import Phase
+from challenges.stations import source_datasets
 from scoring.aggregates import PartStats, part_stats
 from scoring.arrays import from_bytes
 from scoring.cases import part_mask, parts
@@ -36,6 +38,23 @@ VERSION = 2  # 2: one array, rows in `_rows` order
 
 def metric_names(phase: Phase) -> list[str]:
     return list(dict.fromkeys([phase.primary_metric, *phase.secondary_metrics]))
+
+
+def scored_key(phase: Phase) -> str:
+    """What a result was scored against: the phase's evaluation set as it is now (the sha256
+    over its files, or its stations' dataset fingerprints) and its metrics. A stored result
+    with another key is stale: its labels were replaced or its metrics changed since, and
+    only a re-score brings it up to date."""
+    evaluation = phase.evaluation_set
+    if evaluation is None:
+        return ""
+    if evaluation.is_remote:
+        data = sorted(str((d.fingerprint or {}).get("sha256", "")) if d else ""
+                      for d in source_datasets(evaluation))
+    else:
+        data = sorted(f"{path} {digest}" for path, digest in evaluation.checksums.items())
+    body = f"{evaluation.pk}|{'|'.join(data)}|{','.join(metric_names(phase))}"
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def stats_key(phase: Phase) -> str:
