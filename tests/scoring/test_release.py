@@ -89,6 +89,58 @@ def test_the_probing_attack_recovers_what_the_readme_says(
     assert at_least <= recovered <= at_most
 
 
+def board_view(policy: Policy, y: np.ndarray, case: int) -> tuple[object, ...]:
+    """Everything the team's board row says after the probe, as leaderboards.release shows
+    it: the entry's released score, which submission is the entry (chosen from released
+    scores: the source of the shown score under the ladders; the best rounded score, the
+    earlier of equals, under rounded; the best exact score under exact) and its 95% interval
+    (rounded to the policy's decimals; withheld under the ladders)."""
+    flat = np.full(y.size, 0.5)
+    probe = flat.copy()
+    probe[case] = 0.9
+    baseline = shown_after(policy, y, flat, None, None, "flat")
+    latest = shown_after(policy, y, probe, baseline, flat, "probe")
+    if policy.name in ("ladder", "boot-ladder-boot"):
+        return latest.source, latest.scores["auroc"]
+    places = 12 if policy.name == "exact" else policy.decimals
+    scores = {"flat": flat, "probe": probe}
+    shown = {"flat": baseline.scores["auroc"],
+             "probe": release_rounded({"auroc": auroc(y, probe)}, Policy(
+                 "rounded", decimals=places), "probe").scores["auroc"]}
+    entry = "probe" if shown["probe"] > shown["flat"] else "flat"  # equals: the earlier
+    indices = np.vstack(list(bootstrap_indices(y.size, RESAMPLES, seed=1)))
+    values = metric_on_resamples("auroc", y, scores[entry], indices)
+    low, high = (round(float(v), places) for v in np.percentile(values, [2.5, 97.5]))
+    return entry, shown[entry], low, high
+
+
+def labels_recovered_on_the_board(policy: Policy, y: np.ndarray) -> int:
+    recovered = 0
+    for case in range(PROBES):
+        flipped = y.copy()
+        flipped[case] = 1 - flipped[case]
+        recovered += board_view(policy, y, case) != board_view(policy, flipped, case)
+    return recovered
+
+
+@pytest.mark.parametrize(("policy", "at_most", "at_least"), [
+    (Policy("exact"), 100, 100),
+    (Policy("rounded", decimals=3), 100, 90),
+    (Policy("rounded", decimals=2), 100, 90),
+    (Policy("ladder", eta=0.01), 0, 0),
+    (Policy("boot-ladder-boot"), 0, 0),
+], ids=["exact", "rounded-3", "rounded-2", "ladder-0.01", "boot-ladder-boot"])
+def test_the_board_entry_and_its_interval_reveal_no_more_under_the_ladders(
+    hidden_labels, policy, at_most, at_least
+) -> None:
+    """The README's table, second column: the probe read off the whole board row (entry
+    choice and interval counted), not only the shown score."""
+    recovered = labels_recovered_on_the_board(policy, hidden_labels)
+    print(f"board: {policy.name} (decimals={policy.decimals}, eta={policy.eta}): "
+          f"{recovered} of {PROBES} labels recovered")
+    assert at_least <= recovered <= at_most
+
+
 def test_rounding_rounds_every_metric() -> None:
     shown = release_rounded({"auroc": 0.81234, "brier": 0.1987, "f1": None}, Policy("rounded"),
                             "a")
