@@ -49,11 +49,13 @@ def shown_to(*, challenge: Challenge, user: Any) -> list[Announcement]:
     shown, for its participants and organisers (others were not told them)."""
     if not getattr(user, "is_authenticated", False):
         return []
-    if not (selectors.is_organiser(challenge=challenge, user=user)
-            or participants(challenge=challenge).filter(pk=user.pk).exists()):
-        return []
-    return list(challenge.announcements.filter(shown_until__gt=timezone.now())
-                .order_by("-created_at")[:MAX_BANNERS])
+    # The banners first: most pages have none, and then one query is all this costs.
+    shown = list(challenge.announcements.filter(shown_until__gt=timezone.now())
+                 .order_by("-created_at")[:MAX_BANNERS])
+    if shown and (selectors.is_organiser(challenge=challenge, user=user)
+                  or participants(challenge=challenge).filter(pk=user.pk).exists()):
+        return shown
+    return []
 
 
 @transaction.atomic
