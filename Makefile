@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heldout
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_CACHE_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: demo demo-stations test install system runtime-image lint bench clean
+.PHONY: demo demo-stations test install system runtime-image docs lint bench clean
 
 $(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,18 @@ system:
 runtime-image: install system
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py runtime_image
 
-demo: install system runtime-image
+# The documentation site, into site/ (served at /docs/): strict, so a broken link or
+# reference fails. Its reference pages are generated from the code (docs/gen/), with
+# development settings that need no database.
+docs: install
+	NO_MKDOCS_2_WARNING=1 DJANGO_DEBUG=1 DJANGO_SETTINGS_MODULE=heldout.settings \
+		$(VENV)/bin/mkdocs build --strict --quiet
+
+demo: install system runtime-image docs
 	DJANGO_DEBUG=1 $(PY) -m demo.run
 
 # `make demo` plus the readmission challenge scored at two local data stations.
-demo-stations: install system runtime-image
+demo-stations: install system runtime-image docs
 	DJANGO_DEBUG=1 $(PY) -m demo.run --stations
 
 test: install system runtime-image
@@ -47,4 +54,4 @@ bench: install system runtime-image
 		HELDOUT_CACHE_URL=redis://127.0.0.1:6379/2 $(PY) bench/run_all.py
 
 clean:
-	rm -rf var test-artifacts
+	rm -rf var test-artifacts site

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from challenges.admin_views import view_on_site
+from core.docs_site import docs_page
 from core.health import healthz
 
 admin.site.site_header = "Heldout administration"
@@ -11,6 +12,9 @@ admin.site.site_title = "Heldout admin"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # The documentation site as `make docs` built it (core.docs_site).
+    path("docs/", docs_page, name="docs"),
+    path("docs/<path:path>", docs_page, name="docs_page"),
     # Before the admin's own: its "view on site" redirect is not scoped to the user's rows.
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(view_on_site)),
     path("admin/", admin.site.urls),
