@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http.request import UnreadablePostError
 from django.urls import path
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -100,6 +101,14 @@ class SessionCsrfAfterChecks(SessionAuthentication):
             return None
         request._request.csrf_after_checks = True
         return user, None
+
+
+class SessionCsrfAfterChecksScheme(SessionScheme):
+    """The schema documents it as the session cookie it is (a name of its own: the schema
+    keys a security component by its authentication class)."""
+
+    target_class = SessionCsrfAfterChecks
+    name = "cookieAuthChecksFirst"
 
 
 def enforce_deferred_csrf(request: Request) -> None:

@@ -165,7 +165,7 @@ def test_it_serves_and_scores_with_debug_off_under_gunicorn(
             headers={"Authorization": f"Token {token}"}, data={"kind": "bundle"},
             files={"file": ("model.zip", model.read_bytes(), "application/zip")}, timeout=30,
         )
-        assert created.status_code == 201, created.text
+        assert created.status_code == 202, created.text
         scored = wait_final(base, token, created.json()["id"])
         assert scored["status"] == "succeeded", scored
         assert scored["metrics"] and "auroc" in json.dumps(scored["metrics"])

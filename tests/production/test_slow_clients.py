@@ -363,14 +363,14 @@ def test_each_path_takes_bodies_up_to_its_largest_request(stack: Stack) -> None:
     submissions = reverse("api:submission-list", kwargs={"slug": "s", "phase": "p"})
     form = reverse("submissions:upload", kwargs={"slug": "s", "phase": "p"})
     chunk = reverse("api:upload-detail", kwargs={"id": uuid.uuid4()}) + "?offset=0"
-    bundle, image = 500 * MB, 4096 * MB  # UploadLimits' largest bundle and image archive
+    direct, image = 64 * MB, 4096 * MB  # HELDOUT_MAX_DIRECT_UPLOAD_BYTES; the largest image
     cases = [
         ("PUT", chunk, 8 * MB, 100),  # a resumable upload's chunk
         ("POST", reverse("api:auth-token"), 11 * MB, 413),
         ("POST", "/healthz", 11 * MB, 413),
-        ("POST", submissions, bundle + 64 * 1024, 100),  # the bundle and its form
-        ("POST", submissions, bundle + 2 * MB, 413),
-        ("POST", form, bundle + 64 * 1024, 100),
+        ("POST", submissions, direct + 64 * 1024, 100),  # a direct upload and its form
+        ("POST", submissions, direct + 2 * MB, 413),
+        ("POST", form, direct + 64 * 1024, 100),
         ("POST", reverse("admin:challenges_challenge_import"), image + 64 * 1024, 100),
         ("POST", reverse("admin:challenges_challenge_import"), image + 5 * MB, 413),
     ]
