@@ -27,7 +27,15 @@ PAGES: dict[str, Callable[[], str]] = {
 }
 
 
+# Pages that are one wide table: without the table of contents beside them.
+WIDE = ("reference/errors.md", "reference/settings.md", "reference/challenge-yaml.md",
+        "reference/container-contract.md")
+
+
 def on_files(files: Files, config: Any) -> Files:
     for uri, render in PAGES.items():
-        files.append(File.generated(config, uri, content=render()))
+        content = render()
+        if uri in WIDE:
+            content = "---\nhide:\n  - toc\n---\n\n" + content
+        files.append(File.generated(config, uri, content=content))
     return files
