@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def build_site(site: Path, var: Path, *, root: Path = REPO) -> Build:
     for name in ("REDIS_URL", "HELDOUT_CACHE_URL", "HELDOUT_AUDIT_KEY"):
         env.pop(name, None)
     done = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "mkdocs"), "build", "--strict", "--site-dir", str(site)],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False)
     return Build(site, done.returncode, done.stdout + done.stderr)
 
