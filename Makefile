@@ -8,10 +8,10 @@ TEST_CACHE_URL ?= redis://127.0.0.1:6379/14
 
 .PHONY: demo demo-stations test install system runtime-image docs lint bench clean
 
-$(VENV)/.installed: pyproject.toml client/pyproject.toml
+$(VENV)/.installed: pyproject.toml client/pyproject.toml station/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]" -e ./client
+	$(PY) -m pip install -q -e ./station -e ".[dev]" -e ./client
 	touch $@
 
 install: $(VENV)/.installed

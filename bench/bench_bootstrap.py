@@ -1,4 +1,5 @@
-"""Benchmark: leaderboard bootstrap (stats.ranking.rank_entries) against a plain sklearn loop.
+"""Benchmark: leaderboard bootstrap (heldout_kernel.stats.ranking.rank_entries) against a plain
+sklearn loop.
 
 Run from the repository root:
 
@@ -38,7 +39,7 @@ sys.path.insert(0, str(REPO))
 from readmission_cases import fitted_readmission_model  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from stats.ranking import (  # noqa: E402
+from heldout_kernel.stats.ranking import (  # noqa: E402
     EntryScores,
     bootstrap_indices,
     default_chunk_size,

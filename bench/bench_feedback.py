@@ -74,16 +74,16 @@ from challenges.services import team_create, terms_accept  # noqa: E402
 from core.storage import private_path  # noqa: E402
 from demo.bundles import build_readmission_bundle, default_data_dir  # noqa: E402
 from heldout.celery import app, freeze_startup_objects  # noqa: E402
+from heldout_kernel.runtime_image import ensure_runtime_image  # noqa: E402
+from heldout_kernel.scores import score_predictions  # noqa: E402
+from heldout_kernel.stats.ranking import EntryScores, rank_entries  # noqa: E402
 from leaderboards.models import LeaderboardSnapshot  # noqa: E402
 from leaderboards.services import leaderboard_refresh  # noqa: E402
 from scoring import vectors  # noqa: E402
 from scoring.arrays import to_bytes  # noqa: E402
-from scoring.images import ensure_runtime_image  # noqa: E402
 from scoring.labels import load_labels, part_mask  # noqa: E402
 from scoring.models import Result  # noqa: E402
 from scoring.pipeline import evaluate  # noqa: E402
-from scoring.scores import score_predictions  # noqa: E402
-from stats.ranking import EntryScores, rank_entries  # noqa: E402
 from submissions import services  # noqa: E402
 from submissions.models import Submission  # noqa: E402
 from submissions.uploads import stage_existing  # noqa: E402

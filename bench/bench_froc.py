@@ -1,5 +1,5 @@
-"""Benchmark: FROC with the paired film bootstrap (stats.detection) against the pure-Python
-reference on explicitly resampled films.
+"""Benchmark: FROC with the paired film bootstrap (heldout_kernel.stats.detection) against the
+pure-Python reference on explicitly resampled films.
 
 Run from the repository root:
 
@@ -15,8 +15,8 @@ Measured, all in one process (wall time by `time.perf_counter`):
    reports its buffers) of a separate traced run, so that tracing does not distort timings.
 3. The straightforward alternative: for a few resamples, rebuild the resampled films'
    lesion and detection lists (a film drawn k times becomes k renamed copies) and call
-   `stats.metrics.froc_sensitivity`. Its time per resample is extrapolated to all entries
-   and resamples and compared with ours.
+   `heldout_kernel.stats.metrics.froc_sensitivity`. Its time per resample is extrapolated to all
+   entries and resamples and compared with ours.
 
 Data (synthetic, labelled as such): 1024 px films, about a third with 1-2 lesions of radius
 20-80 px. Each entry puts about 4 detections on each film: with its own probability it
@@ -40,7 +40,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stats.detection import (  # noqa: E402
+from heldout_kernel.stats.detection import (  # noqa: E402
     Evidence,
     default_chunk_size,
     froc,
@@ -48,8 +48,8 @@ from stats.detection import (  # noqa: E402
     froc_resampled_entries,
     match,
 )
-from stats.metrics import Detection, Lesion, froc_sensitivity  # noqa: E402
-from stats.ranking import bootstrap_indices  # noqa: E402
+from heldout_kernel.stats.metrics import Detection, Lesion, froc_sensitivity  # noqa: E402
+from heldout_kernel.stats.ranking import bootstrap_indices  # noqa: E402
 
 FILM_PX = 1024
 

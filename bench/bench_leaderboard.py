@@ -58,12 +58,12 @@ from django.utils import timezone  # noqa: E402
 from challenges.bundles import import_challenge  # noqa: E402
 from challenges.models import Membership, Phase, Team  # noqa: E402
 from demo.bundles import build_readmission_bundle, default_data_dir  # noqa: E402
+from heldout_kernel.stats.metrics import auroc  # noqa: E402
 from leaderboards.models import LeaderboardSnapshot  # noqa: E402
 from leaderboards.services import leaderboard_refresh  # noqa: E402
 from scoring.arrays import to_bytes  # noqa: E402
 from scoring.labels import load_labels  # noqa: E402
 from scoring.models import Result  # noqa: E402
-from stats.metrics import auroc  # noqa: E402
 from submissions.models import Submission  # noqa: E402
 
 

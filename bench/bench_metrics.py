@@ -1,4 +1,4 @@
-"""Benchmark: every metric of stats.metrics against scikit-learn on 10^6 cases.
+"""Benchmark: every metric of heldout_kernel.stats.metrics against scikit-learn on 10^6 cases.
 
 Run from the repository root:
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from readmission_cases import fitted_readmission_model  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from stats.metrics import METRICS  # noqa: E402
+from heldout_kernel.stats.metrics import METRICS  # noqa: E402
 
 Reference = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 SKLEARN: dict[str, Reference] = {

@@ -44,9 +44,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scoring.backends.base import Limits, RunSpec  # noqa: E402
-from scoring.backends.docker import GVISOR, RUNC, DockerBackend  # noqa: E402
-from scoring.images import ensure_runtime_image  # noqa: E402
+from heldout_kernel.runtime_image import ensure_runtime_image  # noqa: E402
+from heldout_kernel.sandbox.base import Limits, RunSpec  # noqa: E402
+from heldout_kernel.sandbox.docker import GVISOR, RUNC, DockerBackend  # noqa: E402
 
 CASES = 2000
 LIMITS = Limits(cpus=1.0, memory_mb=1024, seconds=300, pids=64, output_mb=16, tmp_mb=64)

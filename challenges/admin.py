@@ -39,6 +39,7 @@ from challenges.models import (
 )
 from challenges.services import challenge_save, normalised_text, terms_change_pending
 from challenges.templatetags.heldout import markdown
+from core import dispatch
 from core.models import AuditEvent
 from core.services import audit_record
 
@@ -235,9 +236,16 @@ class ChallengeAdmin(OrganiserScopedAdmin):
                 audit_record(verb=f"{name}.edited", actor=request.user, challenge=form.instance,
                              target=f"{name}:{inline_form.instance.pk}",
                              data={"fields": sorted(inline_form.changed_data)})
+                if name == "phase" and METRIC_FIELDS & set(inline_form.changed_data):
+                    # its results are stale now: the boards say so once recomputed
+                    pk = inline_form.instance.pk
+                    transaction.on_commit(lambda pk=pk: dispatch.refresh_leaderboard(pk))
         for obj in formset.deleted_objects:
             audit_record(verb=f"{name}.deleted", actor=request.user, challenge=form.instance,
                          data={"name": str(obj)})
+
+
+METRIC_FIELDS = {"primary_metric", "secondary_metrics", "evaluation_set"}
 
 
 class EvaluationSetForm(forms.ModelForm):

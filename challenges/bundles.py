@@ -26,7 +26,6 @@ from django.utils.dateparse import parse_datetime
 from challenges.bundle_yaml import UnsafeYaml, read_challenge_yaml
 from challenges.datacard import compute_data_card, provenance_entries
 from challenges.exceptions import BundleError
-from challenges.lesions import check_lesions
 from challenges.models import (
     DETECTION_RELEASE,
     PREDICTIONS_NEED_PUBLIC_INPUTS,
@@ -41,8 +40,9 @@ from challenges.models import (
 from challenges.services import next_terms_version
 from core.services import audit_record
 from core.storage import checksum_tree, private_path, private_root, sha256_file
-from stats.metrics import DETECTION_METRICS, METRICS
-from stats.release import Policy
+from heldout_kernel.lesions import check_lesions
+from heldout_kernel.stats.metrics import DETECTION_METRICS, METRICS
+from heldout_kernel.stats.release import Policy
 
 CHALLENGE_KEYS = {
     "slug", "title", "summary", "task", "description", "terms", "max_team_size",

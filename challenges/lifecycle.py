@@ -28,6 +28,7 @@ from challenges.datacard import compute_data_card, provenance_entries
 from challenges.exceptions import BundleError, ChallengeError, NotReady
 from challenges.models import Challenge, EvaluationSet, Phase, PublicFile, Team
 from challenges.stations import source_problems
+from core import dispatch
 from core.services import audit_record
 from core.storage import private_path, private_root, sha256_file
 
@@ -163,7 +164,15 @@ def evaluation_set_store(
                  challenge=evaluation_set.challenge, target=f"evaluationset:{evaluation_set.pk}",
                  data={"replaced": replaced, "labels_sha256": values["checksums"]["labels.csv"],
                        "n_cases": evaluation_set.n_cases})
+    _refresh_boards(evaluation_set.phases.values_list("pk", flat=True))
     return evaluation_set
+
+
+def _refresh_boards(phase_pks: Any) -> None:
+    """Boards of phases whose data or metrics changed: their results are stale now, and the
+    boards say so as soon as they are recomputed."""
+    for phase_pk in list(phase_pks):
+        transaction.on_commit(lambda pk=phase_pk: dispatch.refresh_leaderboard(pk))
 
 
 @transaction.atomic

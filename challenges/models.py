@@ -16,9 +16,14 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from stats.metrics import DETECTION_METRICS, METRICS, higher_is_better, is_detection_metric
-from stats.release import POLICIES as RELEASE_POLICIES
-from stats.release import Policy
+from heldout_kernel.stats.metrics import (
+    DETECTION_METRICS,
+    METRICS,
+    higher_is_better,
+    is_detection_metric,
+)
+from heldout_kernel.stats.release import POLICIES as RELEASE_POLICIES
+from heldout_kernel.stats.release import Policy
 
 METRIC_CHOICES = [(name, metric.title) for name, metric in METRICS.items()] + [
     (name, metric.title) for name, metric in DETECTION_METRICS.items()

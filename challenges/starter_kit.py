@@ -13,10 +13,10 @@ at its root) plus what a participant needs to test it locally before uploading:
   link written into the kit) after checking its sha256;
 - `README.md`.
 
-The runtime image tag and its archive come from `scoring.images`, above this app, so they
-are looked up by name (as core.health does for the engine probe), not imported. A worker
-writes the archive (it needs the engine, and minutes): a page that finds it missing queues
-that work and says the archive is being prepared.
+The runtime image tag and its archive come from `heldout_kernel.runtime_image`, above this app, so
+they are looked up by name (as core.health does for the engine probe), not imported. A worker writes
+the archive (it needs the engine, and minutes): a page that finds it missing queues that work and
+says the archive is being prepared.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from challenges.models import Phase
 from core import dispatch
 from core.storage import private_path
 
-RUNTIME_TAG = "scoring.images.runtime_image_tag"
-RUNTIME_ARCHIVE = "scoring.images.runtime_archive"
-ARCHIVE_NAME = "scoring.images.archive_name"
+RUNTIME_TAG = "heldout_kernel.runtime_image.runtime_image_tag"
+RUNTIME_ARCHIVE = "heldout_kernel.runtime_image.runtime_archive"
+ARCHIVE_NAME = "heldout_kernel.runtime_image.archive_name"
 EXPORT_TASK = "scoring.tasks.export_runtime_image"
 # While the archive is missing, pages ask a worker for it at most this often.
 EXPORT_REQUEST_SECONDS = 600
@@ -64,8 +64,8 @@ def runtime_archive_name() -> str:
 
 
 def runtime_archive() -> Any:
-    """The finished archive of the runtime image (scoring.images.RuntimeArchive: tag, path,
-    sha256, size), or None while it is being prepared. Never builds."""
+    """The finished archive of the runtime image (heldout_kernel.runtime_image.RuntimeArchive: tag,
+    path, sha256, size), or None while it is being prepared. Never builds."""
     return import_string(RUNTIME_ARCHIVE)(
         directory=Path(settings.HELDOUT_RUNTIME_ARCHIVE_DIR), tag=runtime_tag())
 

@@ -113,7 +113,7 @@ class PhaseRights:
     @property
     def releases_scores(self) -> bool:
         """Whether this viewer sees released rather than exact scores: teams and the public,
-        while the phase runs, under any policy but `exact` (stats.release)."""
+        while the phase runs, under any policy but `exact` (heldout_kernel.stats.release)."""
         phase = self.phase
         return (not self.is_organiser and phase.score_release != "exact"
                 and not phase.has_closed())

@@ -7,18 +7,9 @@ the classes, so a refusal has the same code and status wherever it is raised.
 
 from __future__ import annotations
 
+from heldout_kernel.errors import DomainError
 
-class DomainError(Exception):
-    """A refusal whose `message` is safe to show the user; `code` is the stable name the API
-    returns and `status` its HTTP status. Apps subclass it (ChallengeError, SubmissionError,
-    AccountError)."""
-
-    code = "domain_error"
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+__all__ = ["DomainError", "RequestTooLarge", "domain_error_codes"]
 
 
 def domain_error_codes() -> dict[str, int]:

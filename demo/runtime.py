@@ -13,9 +13,9 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from scoring.backends.base import BackendError, Limits, RunResult, RunSpec
-from scoring.backends.docker import DockerBackend
-from scoring.images import ensure_runtime_image
+from heldout_kernel.runtime_image import ensure_runtime_image
+from heldout_kernel.sandbox.base import BackendError, Limits, RunResult, RunSpec
+from heldout_kernel.sandbox.docker import DockerBackend
 
 
 def run_in_runtime_image(

@@ -293,7 +293,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Scoring ----------------------------------------------------------------------------
 # The container backend, by dotted path (check --deploy refuses one without a sandbox).
-HELDOUT_BACKEND = env_str("HELDOUT_BACKEND", "scoring.backends.docker.DockerBackend")
+HELDOUT_BACKEND = env_str("HELDOUT_BACKEND", "heldout_kernel.sandbox.docker.DockerBackend")
 # The OCI runtime models run under: auto (gVisor's runsc where the engine has it and a probe
 # run works, else runc with host-wide /proc and /sys files masked), runsc or runc. Checked
 # here; the Django-free backend (and every data station) reads the same variable itself.
@@ -310,9 +310,9 @@ HELDOUT_REDISPATCH_SECONDS = env_int("HELDOUT_REDISPATCH_SECONDS", 600, minimum=
 HELDOUT_CONTAINER_PREFIX = env_str("HELDOUT_CONTAINER_PREFIX", "heldout-run-")
 # The largest image archive a team may upload.
 HELDOUT_MAX_IMAGE_BYTES = env_int("HELDOUT_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1)
-# The runtime image as a download for participants' local tests (scoring.images): written
-# once per recipe by a worker (it needs the engine) and served by the web nodes, so under the
-# private root, which both share and no URL maps to (a view checks the terms).
+# The runtime image as a download for participants' local tests (heldout_kernel.runtime_image):
+# written once per recipe by a worker (it needs the engine) and served by the web nodes, so under
+# the private root, which both share and no URL maps to (a view checks the terms).
 HELDOUT_RUNTIME_ARCHIVE_DIR = Path(
     env_str("HELDOUT_RUNTIME_ARCHIVE_DIR") or PRIVATE_ROOT / "runtime-images")
 # An unfinished resumable upload idle this long is removed with its bytes.
@@ -368,7 +368,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 # is answered 413 before the body is read. JSON and forms are small; uploads are not: the
 # CLI's resumable-upload chunks are 8 MB, a direct submission is at most the largest upload
 # of any kind (image archives; bundles 500 MB and predictions 200 MB, in
-# submissions.validation.UploadLimits) plus its multipart envelope, a station's answer holds
+# heldout_kernel.validation.UploadLimits) plus its multipart envelope, a station's answer holds
 # resample vectors. The admin's limit applies to staff only: bundles, evaluation sets and
 # baselines, an image archive and its form the largest (as docker/nginx/nginx.conf's).
 HELDOUT_MAX_REQUEST_BYTES = env_int("HELDOUT_MAX_REQUEST_BYTES", 1024**2, minimum=64 * 1024)

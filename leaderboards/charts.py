@@ -6,9 +6,9 @@ from a participant (team names) is escaped here, so the result is safe to mark s
 
 Curves of hidden data are coarsened with the same small-cell rule as subgroup scores. The ROC
 rule (and why: a full-resolution curve tells a team that knows its own scores every label)
-lives in `stats.curves`, which data stations use too; `roc_curve` and `RocCurve` are imported
-here for the pages. A calibration bin of a handful of cases would likewise tell those cases'
-labels, so:
+lives in `heldout_kernel.stats.curves`, which data stations use too; `roc_curve` and `RocCurve` are
+imported here for the pages. A calibration bin of a handful of cases would likewise tell those
+cases' labels, so:
 
 - Calibration bins (equal width, the ECE bins) are drawn only when they hold at least
   `min_cases` cases and at least `min_positives` of each class.
@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 # Re-exported: pages and selectors call charts.roc_curve / charts.RocCurve.
-from stats.curves import MAX_ROC_POINTS, RocCurve, _allowed, roc_curve  # noqa: F401
-from stats.metrics import ECE_BIN_EDGES, ece_bins
+from heldout_kernel.stats.curves import MAX_ROC_POINTS, RocCurve, _allowed, roc_curve  # noqa: F401
+from heldout_kernel.stats.metrics import ECE_BIN_EDGES, ece_bins
 
 #: Colours of the highlighted series (the top teams), then the rest in grey.
 PALETTE = (

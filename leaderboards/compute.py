@@ -11,11 +11,11 @@ choice is made on the public part (or on all cases without a split) for *both* b
 private scores never steer which entry is shown. Baselines (organiser submissions marked as
 such, or anything an organisers' team submits) are labelled rows that take no rank.
 
-Statistics come from stats.ranking.rank_vectors over the stored resample vectors (paired
-bootstrap with the phase's B and a seed fixed per phase: the same resamples for every entry,
+Statistics come from heldout_kernel.stats.ranking.rank_vectors over the stored resample vectors
+(paired bootstrap with the phase's B and a seed fixed per phase: the same resamples for every entry,
 so intervals are percentiles and DREAM's Bayes factor against the leader compares two stored
-vectors; identical entries have K = 0 and are tied). A recomputation reads vectors; only a
-result stored before vectors existed has its own computed once.
+vectors; identical entries have K = 0 and are tied). A recomputation reads vectors; only a result
+stored before vectors existed has its own computed once.
 
 Subgroups: the primary metric per subgroup value, on the board's cases only. Cells with fewer
 than HELDOUT_SUBGROUP_MIN_CASES cases or HELDOUT_SUBGROUP_MIN_POSITIVES positives are
@@ -48,15 +48,15 @@ from django.utils import timezone
 from challenges.models import Phase
 from challenges.stations import source_datasets
 from core.services import audit_record
+from heldout_kernel.scores import lesion_cells
+from heldout_kernel.stats.metrics import higher_is_better
+from heldout_kernel.stats.ranking import Board, EntryVectors, RankedEntry, rank_vectors
 from leaderboards.models import LeaderboardSnapshot
 from leaderboards.release import release_board
 from scoring import vectors
 from scoring.labels import LabelTable, load_labels, part_mask
 from scoring.labels import parts as parts_of
 from scoring.models import Result
-from scoring.scores import lesion_cells
-from stats.metrics import higher_is_better
-from stats.ranking import Board, EntryVectors, RankedEntry, rank_vectors
 from submissions.models import Submission, outcomes_untold_since, untold_outcomes
 
 logger = logging.getLogger(__name__)

@@ -1,10 +1,10 @@
 """Boards as everyone but the organisers sees them.
 
-While a phase runs under a score release policy other than `exact` (stats.release), the public
-board shown to teams and the public is a board of its own, computed with the exact one
-(leaderboards.compute): each team's entry is chosen from released scores only, ranks follow
-released scores, and every other number derived from hidden labels passes through the policy
-here, once, before it is stored:
+While a phase runs under a score release policy other than `exact` (heldout_kernel.stats.release),
+the public board shown to teams and the public is a board of its own, computed with the exact one
+(leaderboards.compute): each team's entry is chosen from released scores only, ranks follow released
+scores, and every other number derived from hidden labels passes through the policy here, once,
+before it is stored:
 
 - `rounded`: intervals, Bayes factors, subgroup and fairness values and site scores rounded to
   the policy's decimals; an entry is "tied with the leader" when it shares the leader's rank
@@ -24,7 +24,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from stats.release import Policy
+from heldout_kernel.stats.release import Policy
 
 Payload = dict[str, Any]
 LADDERS = ("ladder", "boot-ladder-boot")

@@ -25,6 +25,8 @@ from django.utils.crypto import salted_hmac
 from challenges.models import Phase
 from challenges.visibility import PhaseRights
 from core.storage import private_path
+from heldout_kernel.stats.detection import Evidence, froc_curve
+from heldout_kernel.stats.metrics import FROC_FP_RATES
 from leaderboards import charts
 from leaderboards.compute import SmallCellRule, payload_as_of, small_cell_rule
 from leaderboards.models import LeaderboardSnapshot
@@ -32,8 +34,6 @@ from leaderboards.release import coarse_times
 from scoring.arrays import from_bytes
 from scoring.labels import LabelTable, part_mask, read_labels
 from scoring.models import Result
-from stats.detection import Evidence, froc_curve
-from stats.metrics import FROC_FP_RATES
 
 
 def _num(value: float | None, places: int = 4) -> str:

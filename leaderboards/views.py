@@ -27,9 +27,9 @@ from django.utils.safestring import SafeString, mark_safe
 from challenges import selectors as challenge_selectors
 from challenges.models import Phase
 from challenges.visibility import PhaseRights, phase_rights
+from heldout_kernel.scores import LESION_PREFIX
 from leaderboards import charts, selectors
 from leaderboards.models import LeaderboardSnapshot
-from scoring.scores import LESION_PREFIX
 
 Board = LeaderboardSnapshot.Board
 LIVE_POLL_MS = 10_000

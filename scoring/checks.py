@@ -3,8 +3,8 @@
 image, which workers need (`manage.py check --deploy --tag heldout_worker`, and /healthz
 through `engine_health`).
 
-The engine is asked through the docker CLI, like `docker/runtime/build.sh` (which workers
-already run to confirm the runtime image): a short subprocess timeout bounds a hung engine,
+The engine is asked through the docker CLI, like `station/heldout_kernel/runtime/build.sh` (which
+workers already run to confirm the runtime image): a short subprocess timeout bounds a hung engine,
 and only `scoring/backends/docker.py` imports the docker SDK.
 
 IDs: heldout.E010 (backend not importable), heldout.E011 (backend without a sandbox),
@@ -23,8 +23,8 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Tags, register
 from django.utils.module_loading import import_string
 
-from scoring.backends.local import LocalProcessBackend
-from scoring.images import runtime_image_tag
+from heldout_kernel.runtime_image import runtime_image_tag
+from heldout_kernel.sandbox.local import LocalProcessBackend
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def check_backend_isolates(app_configs: Any = None, **kwargs: Any) -> list[Check
         return [Error(
             f"HELDOUT_BACKEND is the local-process backend ({path}): models would run "
             "without any sandbox, next to the hidden data.",
-            hint="Use scoring.backends.docker.DockerBackend (the default).",
+            hint="Use heldout_kernel.sandbox.docker.DockerBackend (the default).",
             id="heldout.E011",
         )]
     return []
@@ -114,7 +114,7 @@ def check_engine(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not status.image_ok:
         return [Error(
             f"The runtime image {status.image} is missing: {status.detail}",
-            hint="Build it on the engine's host: bash docker/runtime/build.sh",
+            hint="Build it on the engine's host: bash station/heldout_kernel/runtime/build.sh",
             id="heldout.E013",
         )]
     return []

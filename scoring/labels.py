@@ -1,5 +1,5 @@
 """Reading an evaluation set's hidden labels (trusted scorer code only); the arrays and the
-readers themselves are in scoring.cases (no Django), shared with data stations."""
+readers themselves are in heldout_kernel.cases (no Django), shared with data stations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from challenges.models import EvaluationSet
 from core.storage import checksum_tree_cached, private_path, sha256_file_cached
-from scoring.cases import LabelTable, Lesions, part_mask, parts, read_labels, read_lesions
+from heldout_kernel.cases import LabelTable, Lesions, part_mask, parts, read_labels, read_lesions
 
 __all__ = ["ChecksumMismatch", "LabelTable", "Lesions", "load_labels", "part_mask", "parts",
            "read_labels", "read_lesions", "verify_checksums"]

@@ -88,8 +88,8 @@ class Result(models.Model):
         "({station/dataset: {part: {metric: value}}}) and coarsened ROC points.")
     case_detections = models.BinaryField(
         null=True, blank=True, help_text="Detection phases: the detections matched against "
-        "the true lesions (stats.detection.Evidence: each lesion's best hit score, the false "
-        "positives' scores, by film index); no coordinates.")
+        "the true lesions (heldout_kernel.stats.detection.Evidence: each lesion's best hit "
+        "score, the false positives' scores, by film index); no coordinates.")
     computed_at = models.DateTimeField(auto_now=True)
     scored_with = models.CharField(
         max_length=64, blank=True,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import shutil
 import tempfile
 import time
@@ -23,29 +22,33 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from challenges.lesions import image_sizes
 from challenges.models import EvaluationSet, Phase, Team
 from core import dispatch
 from core.services import audit_record
 from core.storage import private_path
+from heldout_kernel import contract, validation
+from heldout_kernel.contract import (
+    HIDDEN_DETECTION_MESSAGES,
+    HIDDEN_LANE_MESSAGES,
+    INTERNAL_MESSAGE,
+)
+from heldout_kernel.judge import ModelOutput, judge, matched_evidence, overlay_detections
+from heldout_kernel.lesions import image_sizes
+from heldout_kernel.runtime_image import ensure_runtime_image
+from heldout_kernel.sandbox.base import (
+    Backend,
+    BackendError,
+    InvalidImage,
+    Limits,
+    RunResult,
+    RunSpec,
+)
+from heldout_kernel.scores import score_predictions
 from scoring import collusion, outcome, station_jobs, vectors
 from scoring import labels as labels_io
 from scoring import release as score_release
 from scoring.arrays import to_bytes
-from scoring.backends.base import Backend, BackendError, InvalidImage, Limits, RunResult, RunSpec
-from scoring.images import ensure_runtime_image
-from scoring.judge import (
-    HIDDEN_DETECTION_MESSAGES,
-    HIDDEN_LANE_MESSAGES,
-    INTERNAL_MESSAGE,
-    ModelOutput,
-    judge,
-    matched_evidence,
-    overlay_detections,
-)
 from scoring.models import Result, Run
-from scoring.scores import score_predictions
-from submissions import validation
 from submissions.exceptions import InvalidPredictions, InvalidUpload
 from submissions.models import Submission
 from submissions.services import upload_limits
@@ -349,21 +352,12 @@ def _run_retrying(backend: Backend, spec: RunSpec, submission: Submission) -> Ru
 
 
 def _environment(phase: Phase) -> dict[str, str]:
-    # BLAS libraries start a thread per host core; cap them at the CPU quota so they neither
-    # thrash nor run into the pids limit.
-    threads = str(max(1, math.ceil(phase.limit_cpus)))
-    env = {"HELDOUT_TASK": phase.task_name}
-    env.update({name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                            "MKL_NUM_THREADS")})
-    return env
+    return contract.environment(task=phase.task_name, cpus=phase.limit_cpus)
 
 
 def _limits(phase: Phase) -> Limits:
-    # /output and /tmp are tmpfs, whose pages are charged to the model's memory cgroup: keep
-    # them well below the memory limit so a full disk shows as ENOSPC, not as the OOM killer.
-    scratch_mb = max(16, min(256, phase.limit_memory_mb // 4))
-    return Limits(cpus=phase.limit_cpus, memory_mb=phase.limit_memory_mb,
-                  seconds=phase.limit_seconds, output_mb=scratch_mb, tmp_mb=scratch_mb)
+    return contract.limits(cpus=phase.limit_cpus, memory_mb=phase.limit_memory_mb,
+                           seconds=phase.limit_seconds)
 
 
 def _save_run(run: Run, result: RunResult | None, error_class: str, message: str) -> None:

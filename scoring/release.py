@@ -1,5 +1,5 @@
 """What a team is shown of a new result while its phase runs (the phase's score release
-policy, stats.release), computed once when the result is stored.
+policy, heldout_kernel.stats.release), computed once when the result is stored.
 
 The shown scores cover the part of the hidden set teams see during the phase ("public", or
 "all" without a split). Ladder and boot-ladder-boot carry state per team: the latest stored
@@ -15,17 +15,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from challenges.models import Phase
-from scoring.arrays import from_bytes
-from scoring.labels import LabelTable
-from scoring.models import Result
-from stats.ranking import bootstrap_indices, metric_on_resamples
-from stats.release import (
+from heldout_kernel.stats.ranking import bootstrap_indices, metric_on_resamples
+from heldout_kernel.stats.release import (
     Policy,
     Shown,
     release_boot_ladder_boot,
     release_ladder,
     release_rounded,
 )
+from scoring.arrays import from_bytes
+from scoring.labels import LabelTable
+from scoring.models import Result
 from submissions.models import Submission
 
 

@@ -6,7 +6,7 @@ it sends afterwards), renews the job's lease by heartbeats, downloads the artefa
 aggregates or an error class. A job whose lease runs out goes back to the queue and is
 offered again; only the current claim's answer counts, so exactly one result is kept.
 When every job of the attempt is done, the sites' aggregates are combined
-(scoring.aggregates) into the submission's result; a failed job fails the submission with
+(heldout_kernel.aggregates) into the submission's result; a failed job fails the submission with
 the hidden lane's fixed sentence.
 """
 
@@ -26,9 +26,15 @@ from django.utils import timezone
 from challenges.models import Phase, Station, StationDataset
 from core import dispatch
 from core.services import audit_record
-from scoring import aggregates, job_status, outcome, vectors
+from heldout_kernel import aggregates
+from heldout_kernel.contract import (
+    HIDDEN_DETECTION_MESSAGES,
+    HIDDEN_LANE_MESSAGES,
+    INTERNAL_MESSAGE,
+    Error,
+)
+from scoring import job_status, outcome, vectors
 from scoring import release as score_release
-from scoring.judge import HIDDEN_DETECTION_MESSAGES, HIDDEN_LANE_MESSAGES, INTERNAL_MESSAGE, Error
 from scoring.models import Result, StationJob
 from submissions.models import Submission
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from django.conf import settings
 
 from core.tasks import heldout_task
-from scoring import images, pipeline, services
+from heldout_kernel import runtime_image as images
+from scoring import pipeline, services
 
 
 @heldout_task()

@@ -5,9 +5,9 @@ For each part a board is computed on ("public"/"private", or "all"), a result ke
   the phase's seed and the part's number of cases, so every entry is resampled alike), and
 - the primary metric per subgroup cell, with the cell's counts.
 
-A board then combines stored vectors (stats.ranking.rank_vectors): a new result costs one
-entry's bootstrap, a recomputation without new results costs reading vectors. This is the
-shape a data station returns too: aggregates only, no per-case values.
+A board then combines stored vectors (heldout_kernel.stats.ranking.rank_vectors): a new result costs
+one entry's bootstrap, a recomputation without new results costs reading vectors. This is the shape
+a data station returns too: aggregates only, no per-case values.
 
 Vectors are float64, not float32: boards then equal a full recomputation from per-case
 scores to the last bits of summation order (the tests compare), at 8 KB per metric and part
@@ -25,13 +25,13 @@ import numpy as np
 
 from challenges.models import Phase
 from challenges.stations import source_datasets
-from scoring.aggregates import PartStats, part_stats
+from heldout_kernel.aggregates import PartStats, part_stats
+from heldout_kernel.cases import part_mask, parts
+from heldout_kernel.scores import Cases
+from heldout_kernel.stats.detection import Evidence
+from heldout_kernel.stats.ranking import resample_counts
 from scoring.arrays import from_bytes
-from scoring.cases import part_mask, parts
 from scoring.labels import LabelTable, load_labels
-from scoring.scores import Cases
-from stats.detection import Evidence
-from stats.ranking import resample_counts
 
 VERSION = 2  # 2: one array, rows in `_rows` order
 
@@ -64,7 +64,7 @@ def stats_key(phase: Phase) -> str:
 
 def compute(phase: Phase, table: LabelTable, scores: np.ndarray,
             labels: np.ndarray | None, evidence: Evidence | None = None) -> dict[str, PartStats]:
-    """The result's statistics for the phase's boards (scoring.aggregates.part_stats)."""
+    """The result's statistics for the phase's boards (heldout_kernel.aggregates.part_stats)."""
     return part_stats(table, Cases(table.y, scores, labels, evidence),
                       names=metric_names(phase), primary=phase.primary_metric,
                       n_resamples=phase.bootstrap_resamples, seed=phase.pk)
@@ -121,10 +121,9 @@ def of_result(result: Any, phase: Phase, table: LabelTable | None) -> dict[str, 
 
 def warm(phases: Iterable[Phase]) -> int:
     """Draw the paired resamples of each phase's board parts into this process's cache (see
-    stats.ranking.resample_counts); returns how many parts were drawn. A worker's parent
-    process does this for the open phases before it forks, so its children share the
-    counts instead of each drawing them for its first result (about 0.6 s per part of
-    12,000 cases)."""
+    heldout_kernel.stats.ranking.resample_counts); returns how many parts were drawn. A worker's
+    parent process does this for the open phases before it forks, so its children share the counts
+    instead of each drawing them for its first result (about 0.6 s per part of 12,000 cases)."""
     drawn = 0
     for phase in phases:
         if phase.evaluation_set is None or phase.evaluation_set.is_remote:

@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 from core.exceptions import DomainError
+from heldout_kernel.errors import InvalidPredictions, InvalidUpload
+
+# The two a file can cause are the kernel's (raised at stations as here); re-exported.
+__all__ = ["InvalidPredictions", "InvalidUpload", "SubmissionError"]
 
 
 class SubmissionError(DomainError):
@@ -34,16 +38,6 @@ class NoteTooLong(SubmissionError):
     code, status = "invalid_input", 400
 
 
-class InvalidUpload(SubmissionError):
-    """The uploaded file is unusable (bad zip, bad archive, bad CSV shape, too large)."""
-
-    code, status = "invalid_upload", 400
-
-
-class InvalidPredictions(SubmissionError):
-    """A predictions file does not follow the container contract."""
-
-    code, status = "invalid_output", 400
 
 
 class UploadLimit(SubmissionError):

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from challenges.lesions import image_sizes, lesion_rows
 from challenges.models import EvaluationSet
 from core.storage import private_path
+from heldout_kernel.lesions import image_sizes, lesion_rows
 
-OVERLAY_CAP = 20  # the scorer keeps this many detections per public film (scoring.judge)
+OVERLAY_CAP = 20  # the scorer keeps this many detections per public film (heldout_kernel.judge)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ from core import dispatch
 from core.exceptions import DomainError, RequestTooLarge
 from core.services import audit_record
 from core.storage import private_root, sha256_file
-from submissions import selectors, validation
+from heldout_kernel import validation
+from submissions import selectors
 from submissions.exceptions import (
     InvalidUpload,
     KindNotAllowed,

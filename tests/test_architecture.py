@@ -13,10 +13,19 @@ import pytest
 
 from tests.conftest import REPO
 
-# Lowest first: a package may import only itself and packages before it.
-LAYERS = ("stats", "core", "accounts", "challenges", "submissions", "scoring", "leaderboards",
-          "heldout", "demo")
+# Lowest first: a package may import only itself and packages before it. The kernel and the
+# station program live in station/ (the heldout-station distribution); nothing of the
+# platform imports the station program.
+LAYERS = ("heldout_kernel", "core", "accounts", "challenges", "submissions", "scoring",
+          "leaderboards", "heldout", "demo")
+DISTRIBUTIONS = {"heldout_kernel": REPO / "station", "heldout_station": REPO / "station"}
 CLIENT = REPO / "client" / "heldout_cli"
+KERNEL = REPO / "station" / "heldout_kernel"
+STATION = REPO / "station" / "heldout_station"
+
+
+def package_dir(package: str) -> Path:
+    return DISTRIBUTIONS.get(package, REPO) / package
 
 
 def python_files(package: Path) -> Iterator[Path]:
@@ -26,7 +35,8 @@ def python_files(package: Path) -> Iterator[Path]:
 
 
 def module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    root = REPO / "station" if path.is_relative_to(REPO / "station") else REPO
+    parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -47,7 +57,7 @@ def imported_names(path: Path) -> Iterator[str]:
 
 def project_modules() -> dict[str, Path]:
     return {module_name(path): path
-            for layer in LAYERS for path in python_files(REPO / layer)}
+            for layer in (*LAYERS, "heldout_station") for path in python_files(package_dir(layer))}
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -99,14 +109,31 @@ def test_packages_depend_only_on_lower_layers() -> None:
     upward = sorted(
         f"{source} imports {target}"
         for source, targets in import_graph().items() for target in targets
-        if LAYERS.index(target.split(".")[0]) > LAYERS.index(source.split(".")[0])
+        if _upward(source.split(".")[0], target.split(".")[0])
     )
     assert upward == []
 
 
-def test_pure_statistics_need_no_django() -> None:
-    for path in python_files(REPO / "stats"):
-        assert not [n for n in imported_names(path) if n.split(".")[0] == "django"], path
+def _upward(source: str, target: str) -> bool:
+    """The station program sits beside the platform on the kernel: it may import the kernel
+    and itself, and nothing imports it."""
+    if "heldout_station" in (source, target):
+        return source != target and not (source == "heldout_station" and target == LAYERS[0])
+    return LAYERS.index(target) > LAYERS.index(source)
+
+
+SERVER = {"django", "rest_framework", "celery", "kombu", "psycopg", "psycopg2",
+          "drf_spectacular", "allauth", *LAYERS[1:]}
+
+
+@pytest.mark.parametrize("path", sorted(python_files(KERNEL)), ids=lambda p: module_name(p))
+def test_the_kernel_imports_no_django_and_nothing_of_the_platform(path: Path) -> None:
+    assert not [n for n in imported_names(path) if n.split(".")[0] in SERVER]
+
+
+@pytest.mark.parametrize("path", sorted(python_files(STATION)), ids=lambda p: module_name(p))
+def test_the_station_imports_only_the_kernel_and_itself(path: Path) -> None:
+    assert not [n for n in imported_names(path) if n.split(".")[0] in SERVER]
 
 
 def test_only_the_docker_backend_imports_the_docker_sdk() -> None:
@@ -114,7 +141,7 @@ def test_only_the_docker_backend_imports_the_docker_sdk() -> None:
         module_name(path) for path in project_modules().values()
         if any(name.split(".")[0] == "docker" for name in imported_names(path))
     )
-    assert users == ["scoring.backends.docker"]
+    assert users == ["heldout_kernel.sandbox.docker"]
 
 
 def status_writes(path: Path) -> Iterator[int]:
@@ -141,5 +168,6 @@ def test_only_the_transition_function_writes_a_submission_status() -> None:
 
 @pytest.mark.parametrize("path", sorted(CLIENT.rglob("*.py")), ids=lambda p: p.name)
 def test_the_command_line_client_needs_nothing_of_the_server(path: Path) -> None:
-    server = {"django", "rest_framework", "celery", "numpy", "docker", *LAYERS}
+    server = {"django", "rest_framework", "celery", "numpy", "docker", *LAYERS,
+              "heldout_station"}
     assert not [name for name in imported_names(path) if name.split(".")[0] in server]

@@ -7,7 +7,7 @@ import nh3
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from stats.metrics import DETECTION_METRICS, METRICS
+from heldout_kernel.stats.metrics import DETECTION_METRICS, METRICS
 
 register = template.Library()
 _HEADING = re.compile(r"<(/?)h([1-6])")

@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from scoring.cases import LabelTable, part_mask, parts
-from scoring.scores import Cases, finite_or_none, metric_values, subgroup_scores
-from stats.curves import coarsen_points
-from stats.detection import froc_resampled
-from stats.metrics import is_detection_metric, validate_labels
-from stats.ranking import resample_values, resample_weight_chunks
+from heldout_kernel.cases import LabelTable, part_mask, parts
+from heldout_kernel.scores import Cases, finite_or_none, metric_values, subgroup_scores
+from heldout_kernel.stats.curves import coarsen_points
+from heldout_kernel.stats.detection import froc_resampled
+from heldout_kernel.stats.metrics import is_detection_metric, validate_labels
+from heldout_kernel.stats.ranking import resample_values, resample_weight_chunks
 
 EXACT = frozenset({"accuracy", "brier", "log_loss", "sensitivity", "specificity", "f1"})
 
@@ -312,7 +312,7 @@ def from_json(raw: dict[str, Any], *, names: Sequence[str], n_resamples: int) ->
 # What the platform keeps of a station's part is rebuilt from checked values, never stored
 # as sent: only these keys, the phase's metrics, vectors of its length, subgroup cells of
 # counts and a score under the small-cell rule again, and the ROC coarsened again
-# (stats.curves.coarsen_points). Free text has no field to travel in.
+# (heldout_kernel.stats.curves.coarsen_points). Free text has no field to travel in.
 
 PART_KEYS = frozenset({"n_cases", "n_positive", "metrics", "weights", "samples",
                        "sample_weights", "subgroups", "roc"})

@@ -1,7 +1,8 @@
 """Judging what a model run wrote, with trusted code and no Django: the central scorer and
 data stations decide error classes, validate output and match detections alike.
 
-Error classes are the `Submission.ErrorClass` values (a test keeps the two equal).
+Error classes and what a team reads of them are the container contract's
+(heldout_kernel.contract).
 """
 
 from __future__ import annotations
@@ -11,49 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.backends.base import RunResult
-from scoring.cases import LabelTable
-from stats.detection import Evidence, match
-from submissions import validation
-from submissions.exceptions import InvalidPredictions
+from heldout_kernel import validation
+from heldout_kernel.cases import LabelTable
+from heldout_kernel.contract import Error
+from heldout_kernel.errors import InvalidPredictions
+from heldout_kernel.sandbox.base import RunResult
+from heldout_kernel.stats.detection import Evidence, match
 
 OVERLAY_PER_FILM = 20  # detections kept per public sanity film for the overlay pictures
-
-
-class Error:
-    TIMEOUT = "timeout"
-    OUT_OF_MEMORY = "out_of_memory"
-    NONZERO_EXIT = "nonzero_exit"
-    MISSING_OUTPUT = "missing_output"
-    INVALID_OUTPUT = "invalid_output"
-    INTERNAL_ERROR = "internal_error"
-    INVALID_UPLOAD = "invalid_upload"
-
-
-# What a team reads about a failed run on hidden data: one fixed sentence per error class,
-# never the exit code, the time, counts, ids or anything the model wrote (each would be a
-# channel out of the sandbox). Organisers see the details on the Run.
-HIDDEN_LANE_MESSAGES = {
-    Error.TIMEOUT: "The model did not finish within the phase's time limit on the hidden data.",
-    Error.OUT_OF_MEMORY: "The model used more memory than the phase allows on the hidden data.",
-    Error.NONZERO_EXIT: "The model stopped with an error on the hidden data.",
-    Error.MISSING_OUTPUT: "The model wrote no /output/predictions.csv on the hidden data.",
-    Error.INVALID_OUTPUT: "The predictions on the hidden data do not follow the contract "
-    "(every input id exactly once, header id,score[,label], scores in [0, 1], /output within "
-    "its size limit). The sanity run on public data shows details; check your model there.",
-}
-# Detection phases: the same sentences, naming the detections file.
-HIDDEN_DETECTION_MESSAGES = {
-    **HIDDEN_LANE_MESSAGES,
-    Error.MISSING_OUTPUT: "The model wrote no /output/detections.csv on the hidden data.",
-    Error.INVALID_OUTPUT: "The detections on the hidden data do not follow the contract "
-    "(header id,x,y,score, ids from the manifest, x and y inside the image, scores in [0, 1], "
-    f"at most {validation.MAX_PER_FILM} per film, an optional predictions.csv with every id "
-    "once, /output within its size limit). The sanity run on public data shows details; "
-    "check your model there.",
-}
-INTERNAL_MESSAGE = ("Something went wrong on our side; the organisers have been told. "
-                    "This attempt does not count against your quota.")
 
 
 @dataclass(frozen=True)

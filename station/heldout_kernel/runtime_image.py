@@ -1,8 +1,8 @@
 """The platform runtime image that `bundle` submissions run in.
 
-The recipe lives in `docker/runtime/` (a package list and `build.sh`, which debootstraps Debian
-bookworm and imports the root file system). The image tag is derived from the recipe, so a
-changed recipe gives a new tag and an unchanged one is never rebuilt:
+The recipe lives in `station/heldout_kernel/runtime/` (a package list and `build.sh`, which
+debootstraps Debian bookworm and imports the root file system). The image tag is derived from the
+recipe, so a changed recipe gives a new tag and an unchanged one is never rebuilt:
 `heldout-runtime:<first 12 hex of sha256(packages.txt + build.sh)>`.
 
 This module does not import the docker SDK (only `scoring/backends/docker.py` does): building
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from scoring.backends.base import BackendError
+from heldout_kernel.sandbox.base import BackendError
 
-RUNTIME_DIR = Path(__file__).resolve().parent.parent / "docker" / "runtime"
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"  # shipped with the package
 # Same files, same order as recipe_hash() in build.sh.
 RECIPE_FILES = ("packages.txt", "build.sh")
 RUNTIME_REPOSITORY = "heldout-runtime"

@@ -1,10 +1,10 @@
 """Turning validated predictions into stored scores: overall, per split, per subgroup.
 
 Classification metrics read per-film (per-case) scores; detection metrics read the entry's
-`stats.detection.Evidence` (its detections matched against the true lesions). A subset of
-films (a split part, a subgroup) selects both alike. Lesion subgroups (extra columns of the
-lesions file) keep all films and only the lesions of one value, so their FROC counts every
-false positive.
+`heldout_kernel.stats.detection.Evidence` (its detections matched against the true lesions). A
+subset of films (a split part, a subgroup) selects both alike. Lesion subgroups (extra columns of
+the lesions file) keep all films and only the lesions of one value, so their FROC counts every false
+positive.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from scoring.cases import LabelTable
-from stats.detection import Evidence, froc
-from stats.metrics import compute_metrics, is_detection_metric
+from heldout_kernel.cases import LabelTable
+from heldout_kernel.stats.detection import Evidence, froc
+from heldout_kernel.stats.metrics import compute_metrics, is_detection_metric
 
 EVIDENCE_METRICS: dict[str, Callable[[Evidence], float]] = {"froc": froc}
 LESION_PREFIX = "lesion "  # subgroup columns of the lesions file, as boards name them

@@ -2,8 +2,9 @@
 
 A station is a small program beside the data and a Docker engine. It needs no database and
 no inbound connection: it polls the platform over HTTP(S), runs each job's model in the same
-hardened sandbox as the central worker (`scoring.backends.docker`), judges and scores the
-output with the same trusted code (`scoring.judge`, `scoring.aggregates`), and posts back.
+hardened sandbox as the central worker (`heldout_kernel.sandbox.docker`), judges and scores the
+output with the same trusted code (`heldout_kernel.judge`, `heldout_kernel.aggregates`), and
+posts back.
 
 What leaves a station, per job:
 - per part ("public"/"private", or "all"): case and positive counts, metric values, the
@@ -23,7 +24,7 @@ scores and detections), the station's secret, failure messages, exit codes, dura
 the full logs. A successful run's /output files are kept under the state folder
 (`results/<submission uid>/`), never inside the data folder.
 
-Django is not needed (nor imported): `station.cli` is the entry point (`heldout-station`).
+Django is not needed (nor imported): `heldout_station.cli` is the entry point (`heldout-station`).
 Modules: `datasets` (data folder, fingerprints), `client` (the platform's station API),
 `runner` (one job; the claim loop), `cli` (arguments, signals, logging).
 """

@@ -24,13 +24,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from scoring.backends.base import BackendError
-from scoring.backends.docker import DockerBackend
-from station.client import Platform, PlatformError, Stopped, Unauthorized
-from station.datasets import discover
-from station.runner import Options, StateError, Station
+from heldout_kernel.sandbox.base import BackendError
+from heldout_kernel.sandbox.docker import DockerBackend
+from heldout_station.client import Platform, PlatformError, Stopped, Unauthorized
+from heldout_station.datasets import discover
+from heldout_station.runner import Options, StateError, Station
 
-logger = logging.getLogger("station")
+logger = logging.getLogger("heldout_station")
 
 TOKEN_ENV = "HELDOUT_STATION_TOKEN"
 ALLOW_ENV = "HELDOUT_STATION_ALLOW"
@@ -113,14 +113,14 @@ def _log_to_stderr() -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
                                            "%Y-%m-%d %H:%M:%S"))
-    for name in ("station", "scoring"):
+    for name in ("heldout_station", "heldout_kernel"):
         logging.getLogger(name).addHandler(handler)
     logger.setLevel(logging.INFO)
     return handler
 
 
 def _unlog(handler: logging.Handler) -> None:
-    for name in ("station", "scoring"):
+    for name in ("heldout_station", "heldout_kernel"):
         logging.getLogger(name).removeHandler(handler)
 
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from scoring.cases import LabelTable, read_labels, read_lesions
+from heldout_kernel.cases import LabelTable, read_labels, read_lesions
 
 logger = logging.getLogger(__name__)
 
 HASH_CHUNK = 1024 * 1024
-SANDBOX_ID = 65534  # the uid and gid models run as (scoring.backends.docker)
+SANDBOX_ID = 65534  # the uid and gid models run as (heldout_kernel.sandbox.docker)
 
 
 @dataclass(frozen=True)

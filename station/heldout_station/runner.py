@@ -39,15 +39,26 @@ from typing import Any
 
 import numpy as np
 
-from challenges.lesions import image_sizes
-from scoring.aggregates import site_aggregates, to_json
-from scoring.backends.base import Backend, BackendError, InvalidImage, Limits, RunResult, RunSpec
-from scoring.backends.docker import KEEPER_SUFFIX, VOLUME_SUFFIX
-from scoring.cases import LabelTable
-from scoring.images import ensure_runtime_image
-from scoring.judge import Error, ModelOutput, judge, matched_evidence
-from scoring.scores import Cases
-from station.client import (
+from heldout_kernel import contract, validation
+from heldout_kernel.aggregates import site_aggregates, to_json
+from heldout_kernel.cases import LabelTable
+from heldout_kernel.contract import Error
+from heldout_kernel.errors import InvalidUpload
+from heldout_kernel.judge import ModelOutput, judge, matched_evidence
+from heldout_kernel.lesions import image_sizes
+from heldout_kernel.runtime_image import ensure_runtime_image
+from heldout_kernel.sandbox.base import (
+    Backend,
+    BackendError,
+    InvalidImage,
+    Limits,
+    RunResult,
+    RunSpec,
+)
+from heldout_kernel.sandbox.docker import KEEPER_SUFFIX, VOLUME_SUFFIX
+from heldout_kernel.scores import Cases
+from heldout_kernel.stats.curves import roc_curve
+from heldout_station.client import (
     Platform,
     PlatformError,
     PlatformUnavailable,
@@ -55,7 +66,7 @@ from station.client import (
     Stopped,
     Unauthorized,
 )
-from station.datasets import (
+from heldout_station.datasets import (
     Dataset,
     FileHasher,
     discover,
@@ -63,9 +74,6 @@ from station.datasets import (
     load_table,
     unreadable_inputs,
 )
-from stats.curves import roc_curve
-from submissions import validation
-from submissions.exceptions import InvalidUpload
 
 logger = logging.getLogger(__name__)
 
@@ -162,20 +170,12 @@ class Job:
 
 
 def _limits(raw: dict[str, Any]) -> Limits:
-    # As the central pipeline: /output and /tmp are tmpfs charged to the memory limit.
-    memory_mb = int(raw["memory_mb"])
-    scratch_mb = max(16, min(256, memory_mb // 4))
-    return Limits(cpus=float(raw["cpus"]), memory_mb=memory_mb, seconds=int(raw["seconds"]),
-                  output_mb=scratch_mb, tmp_mb=scratch_mb)
+    return contract.limits(cpus=float(raw["cpus"]), memory_mb=int(raw["memory_mb"]),
+                           seconds=int(raw["seconds"]))
 
 
 def environment(job: Job) -> dict[str, str]:
-    # BLAS libraries start a thread per host core; cap them at the CPU quota.
-    threads = str(max(1, math.ceil(job.limits.cpus)))
-    env = {"HELDOUT_TASK": job.task}
-    env.update({name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                            "MKL_NUM_THREADS")})
-    return env
+    return contract.environment(task=job.task, cpus=job.limits.cpus)
 
 
 # --------------------------------------------------------------------------- the secret seed
@@ -464,7 +464,7 @@ class JobRunner:
 
 
 def coarse_roc(min_cases: int, min_positives: int) -> Callable[..., Any]:
-    """The coarsened ROC of stats.curves (groups of at least `min_cases` cases)."""
+    """The coarsened ROC of heldout_kernel.stats.curves (groups of at least `min_cases` cases)."""
 
     def draw(y: np.ndarray, scores: np.ndarray) -> list[list[float]] | None:
         curve = roc_curve(y, scores, min_cases=min_cases, min_positives=min_positives)

@@ -8,9 +8,9 @@ import pytest
 
 from challenges.bundles import import_challenge
 from challenges.services import team_create
+from heldout_kernel.scores import score_predictions
 from leaderboards.compute import recompute
 from scoring.labels import load_labels
-from scoring.scores import score_predictions
 from submissions.models import Submission
 from tests.api.conftest import close, v1
 from tests.bundles import write_bundle

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from scoring.backends.base import Limits, RunResult, RunSpec
-from scoring.backends.docker import DockerBackend
-from scoring.images import ensure_runtime_image
+from heldout_kernel.runtime_image import ensure_runtime_image
+from heldout_kernel.sandbox.base import Limits, RunResult, RunSpec
+from heldout_kernel.sandbox.docker import DockerBackend
 
 HOSTILE = Path(__file__).parent / "hostile"
 EXAMPLES = Path(__file__).resolve().parents[2] / "docker" / "examples"
@@ -160,7 +160,7 @@ def run_model(
 
 
 def backend_image() -> str:
-    from scoring.images import runtime_image_tag
+    from heldout_kernel.runtime_image import runtime_image_tag
 
     return runtime_image_tag()
 

@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 
 from demo.examples import example_module
-from scoring.backends import docker as docker_backend
-from scoring.backends.base import BackendError, InvalidImage, Limits, RunSpec
-from scoring.backends.docker import _instant
-from scoring.backends.local import LocalProcessBackend
+from heldout_kernel.sandbox import docker as docker_backend
+from heldout_kernel.sandbox.base import BackendError, InvalidImage, Limits, RunSpec
+from heldout_kernel.sandbox.docker import _instant
+from heldout_kernel.sandbox.local import LocalProcessBackend
 
 from .conftest import (
     HOSTILE,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from scoring.backends.base import Limits, RunResult, RunSpec
-from scoring.backends.docker import RUNTIME_ENV, DockerBackend, resolve_runtime, shared_client
-from scoring.images import runtime_image_tag
+from heldout_kernel.runtime_image import runtime_image_tag
+from heldout_kernel.sandbox.base import Limits, RunResult, RunSpec
+from heldout_kernel.sandbox.docker import RUNTIME_ENV, DockerBackend, resolve_runtime, shared_client
 
 from .conftest import HOSTILE, SESSION_PREFIX, docker_cli, leftovers, readable
 

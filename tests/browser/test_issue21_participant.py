@@ -27,8 +27,8 @@ from challenges import starter_kit
 from challenges.models import Challenge, Phase, Team
 from challenges.services import team_create, terms_accept
 from challenges.views import TABS
+from heldout_kernel import runtime_image as images
 from leaderboards.compute import recompute
-from scoring import images
 from submissions.models import Submission
 from tests.factories import ResultFactory, SubmissionFactory, TeamFactory
 from tests.factories.submissions import told_finish

@@ -265,7 +265,7 @@ def _participant_submits(page: Page, camera: Camera, challenge: Challenge, kit: 
 def test_an_organiser_builds_a_challenge_and_a_participant_enters_it(
     new_context, people, eager, tmp_path, artifacts, settings
 ):
-    from scoring.images import ensure_runtime_image
+    from heldout_kernel.runtime_image import ensure_runtime_image
 
     settings.HELDOUT_RELEASE_SECONDS = 5
 

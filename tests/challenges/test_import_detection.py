@@ -11,9 +11,9 @@ import yaml
 
 from challenges.bundles import export_challenge, import_challenge
 from challenges.exceptions import BundleError
-from challenges.lesions import png_size
 from challenges.models import Challenge, EvaluationSet
 from core.storage import private_path, sha256_file
+from heldout_kernel.lesions import png_size
 from scoring.labels import load_labels
 from tests.bundles import (
     FILM_PX,

@@ -265,7 +265,7 @@ def test_the_starter_kit_is_a_bundle_with_the_sanity_inputs(client, tmp_path) ->
     assert {"predict.py", "check.py", "README.md", "test-locally.sh",
             "sanity/features.csv", "sample_predictions.csv"} <= names
     assert not [n for n in names if "label" in n]  # never labels
-    from scoring.images import runtime_image_tag
+    from heldout_kernel.runtime_image import runtime_image_tag
 
     assert runtime_image_tag() in readme and runtime_image_tag() in script
     assert "--network none" in script and "python3 check.py out/predictions.csv sanity" in script

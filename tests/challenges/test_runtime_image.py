@@ -27,7 +27,7 @@ from django.test import Client
 from django.urls import reverse
 
 from challenges import starter_kit
-from scoring import images
+from heldout_kernel import runtime_image as images
 from tests.factories import UserFactory, accept_terms
 
 EXPORT_TASK = "scoring.tasks.export_runtime_image"

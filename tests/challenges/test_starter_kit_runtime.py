@@ -26,7 +26,7 @@ from django.urls import reverse
 from challenges import starter_kit
 from challenges.bundles import import_challenge
 from challenges.models import Phase
-from scoring import images
+from heldout_kernel import runtime_image as images
 from tests.bundles import write_bundle
 from tests.factories import UserFactory, accept_terms
 

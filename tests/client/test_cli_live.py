@@ -57,7 +57,7 @@ def baseline() -> Baseline:
 
 @pytest.fixture(scope="session")
 def runtime_image() -> str:
-    from scoring.images import ensure_runtime_image
+    from heldout_kernel.runtime_image import ensure_runtime_image
 
     return ensure_runtime_image()
 

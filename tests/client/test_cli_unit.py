@@ -26,6 +26,7 @@ from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from heldout_cli import cli, config, output, upload
 from heldout_cli.api import ApiClient, ApiError
 

@@ -20,10 +20,10 @@ from PIL import Image
 
 from demo.bundles import BuiltBundle, build_mammography_bundle
 from demo.examples import mammography_detector
-from scoring.backends.base import Limits, RunSpec
-from scoring.backends.docker import DockerBackend
-from scoring.images import ensure_runtime_image
-from stats.metrics import Lesion, froc_sensitivity
+from heldout_kernel.runtime_image import ensure_runtime_image
+from heldout_kernel.sandbox.base import Limits, RunSpec
+from heldout_kernel.sandbox.docker import DockerBackend
+from heldout_kernel.stats.metrics import Lesion, froc_sensitivity
 
 pytestmark = pytest.mark.docker
 

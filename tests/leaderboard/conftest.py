@@ -33,8 +33,8 @@ from sklearn.preprocessing import StandardScaler
 from challenges.bundles import import_challenge
 from challenges.models import Phase, Team
 from demo.bundles import build_readmission_bundle
+from heldout_kernel.scores import score_predictions
 from scoring.labels import LabelTable, load_labels
-from scoring.scores import score_predictions
 from submissions.models import Submission
 from tests.conftest import SHARED_DATA
 from tests.factories import (

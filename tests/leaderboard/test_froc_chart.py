@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from heldout_kernel.stats.detection import froc, froc_curve, match
+from heldout_kernel.stats.metrics import FROC_FP_RATES
 from leaderboards import charts
-from stats.detection import froc, froc_curve, match
-from stats.metrics import FROC_FP_RATES
 
 
 def _evidence():  # type: ignore[no-untyped-def]

@@ -185,7 +185,7 @@ def test_page_views_never_compute(phase, cast, client, computations, olga):
     base = f"/challenges/{phase.challenge.slug}/phases/{phase.slug}/"
     key = str(cast.a_best.uid)
     with (mock.patch("leaderboards.compute.rank_vectors", autospec=True, side_effect=ran) as board,
-          mock.patch("scoring.aggregates.resample_values", autospec=True,
+          mock.patch("heldout_kernel.aggregates.resample_values", autospec=True,
                      side_effect=ran) as ranking):
         for path in ("", "leaderboard/public/", "leaderboard/private/live/",
                      f"leaderboard/public/{key}/", "leaderboard/private/export.csv",

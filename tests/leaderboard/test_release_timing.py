@@ -102,8 +102,8 @@ def _world(ends_after: float, *, phase, team_c, carol, model_scores, clock) -> l
 
 
 def _metrics(phase, model_scores) -> dict:  # type: ignore[no-untyped-def]
+    from heldout_kernel.scores import score_predictions
     from scoring.labels import load_labels
-    from scoring.scores import score_predictions
 
     table = load_labels(phase.evaluation_set)
     return score_predictions(table, model_scores["stay"], None,

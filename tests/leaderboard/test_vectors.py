@@ -12,14 +12,15 @@ from django.db import connection
 from django.utils import timezone
 
 from heldout.celery import warm_open_phases
+from heldout_kernel import aggregates
+from heldout_kernel.stats import ranking
+from heldout_kernel.stats.ranking import EntryScores, rank_entries
 from leaderboards.compute import recompute
 from leaderboards.models import LeaderboardSnapshot
-from scoring import aggregates, vectors
+from scoring import vectors
 from scoring.arrays import from_bytes
 from scoring.labels import load_labels, part_mask
 from scoring.models import Result
-from stats import ranking
-from stats.ranking import EntryScores, rank_entries
 from tests.leaderboard.conftest import many_teams
 
 
@@ -68,7 +69,7 @@ def test_a_new_result_costs_one_entrys_bootstrap(phase, cast, add_result, model_
     recompute(phase_pk=phase.pk)
     newcomer = add_result(team_c, model_scores["five"])
 
-    with mock.patch("scoring.aggregates.resample_values", autospec=True,
+    with mock.patch("heldout_kernel.aggregates.resample_values", autospec=True,
                     side_effect=aggregates.resample_values) as bootstrap:
         recompute(phase_pk=phase.pk)
 
@@ -86,7 +87,8 @@ def test_a_worker_draws_the_open_phases_resamples_before_its_first_result(
     warm_open_phases()  # what the worker's parent does at start, before it forks
     assert connection.connection is None  # its children must not share its connection
     table = load_labels(phase.evaluation_set)
-    with mock.patch("stats.ranking.bootstrap_indices", side_effect=AssertionError("drawn")):
+    with mock.patch("heldout_kernel.stats.ranking.bootstrap_indices",
+                    side_effect=AssertionError("drawn")):
         stats = vectors.compute(phase, table, np.linspace(0, 1, table.y.size), None)
     assert set(stats) == {"public", "private"}
 

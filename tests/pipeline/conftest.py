@@ -20,7 +20,7 @@ from tests.factories import accept_terms
 
 @pytest.fixture(scope="session")
 def runtime_image() -> str:
-    from scoring.images import ensure_runtime_image
+    from heldout_kernel.runtime_image import ensure_runtime_image
 
     return ensure_runtime_image()
 

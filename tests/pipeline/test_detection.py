@@ -20,10 +20,11 @@ from sklearn.metrics import roc_auc_score
 from challenges.bundles import import_challenge
 from challenges.services import team_create
 from core.storage import private_path
+from heldout_kernel.contract import HIDDEN_DETECTION_MESSAGES
 from leaderboards.compute import recompute
 from leaderboards.models import LeaderboardSnapshot
 from scoring.labels import load_labels
-from scoring.pipeline import HIDDEN_DETECTION_MESSAGES, evaluate
+from scoring.pipeline import evaluate
 from tests.bundles import detection_phase_spec, write_detection_bundle
 from tests.factories import accept_terms
 

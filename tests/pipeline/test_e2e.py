@@ -15,9 +15,9 @@ from django.urls import reverse
 from sklearn.metrics import roc_auc_score
 
 from core import dispatch
+from heldout_kernel.sandbox.docker import DockerBackend
 from leaderboards.models import LeaderboardSnapshot
 from scoring.arrays import from_bytes
-from scoring.backends.docker import DockerBackend
 from scoring.labels import load_labels
 from scoring.models import Run
 from scoring.pipeline import evaluate

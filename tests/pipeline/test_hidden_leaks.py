@@ -12,7 +12,8 @@ from django.core import mail
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from scoring.pipeline import HIDDEN_LANE_MESSAGES, evaluate
+from heldout_kernel.contract import HIDDEN_LANE_MESSAGES
+from scoring.pipeline import evaluate
 from scoring.services import notify_team
 from submissions import selectors
 from tests.factories.submissions import a_period_later

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
+from heldout_kernel.contract import HIDDEN_LANE_MESSAGES
 from scoring.models import Run
-from scoring.pipeline import HIDDEN_LANE_MESSAGES, evaluate
+from scoring.pipeline import evaluate
 from submissions import selectors
 from tests.pipeline.test_e2e import PREAMBLE
 

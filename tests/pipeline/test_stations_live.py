@@ -23,7 +23,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from challenges.bundles import import_challenge
 from challenges.services import team_create
 from challenges.stations import station_add
-from scoring.cases import read_labels
+from heldout_kernel.cases import read_labels
 from scoring.models import Result, StationJob
 from scoring.pipeline import evaluate
 from scoring.services import sweep_stuck_runs

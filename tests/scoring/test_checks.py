@@ -21,7 +21,7 @@ def ids(messages: list) -> list[str]:  # type: ignore[type-arg]
 
 @pytest.fixture(scope="session")
 def runtime_image() -> str:
-    from scoring.images import ensure_runtime_image
+    from heldout_kernel.runtime_image import ensure_runtime_image
 
     return ensure_runtime_image()
 
@@ -32,17 +32,17 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_it_accepts_the_docker_backend(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.HELDOUT_BACKEND = "scoring.backends.docker.DockerBackend"
+    settings.HELDOUT_BACKEND = "heldout_kernel.sandbox.docker.DockerBackend"
     assert check_backend_isolates() == []
 
 
 def test_it_refuses_the_local_process_backend(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.HELDOUT_BACKEND = "scoring.backends.local.LocalProcessBackend"
+    settings.HELDOUT_BACKEND = "heldout_kernel.sandbox.local.LocalProcessBackend"
     assert ids(check_backend_isolates()) == ["heldout.E011"]
 
 
 def test_it_refuses_a_backend_that_does_not_import(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.HELDOUT_BACKEND = "scoring.backends.nowhere.Backend"
+    settings.HELDOUT_BACKEND = "heldout_kernel.sandbox.nowhere.Backend"
     assert ids(check_backend_isolates()) == ["heldout.E010"]
 
 
@@ -97,7 +97,7 @@ def test_the_worker_check_is_skipped_where_switched_off(settings, no_engine: Non
 
 def test_the_worker_tag_runs_only_the_engine_check(settings, no_engine: None) -> None:  # type: ignore[no-untyped-def]
     settings.HELDOUT_HEALTH_CHECK_ENGINE = True
-    settings.HELDOUT_BACKEND = "scoring.backends.local.LocalProcessBackend"
+    settings.HELDOUT_BACKEND = "heldout_kernel.sandbox.local.LocalProcessBackend"
     assert ids(run_checks(tags=["heldout_worker"], include_deployment_checks=True)) == [
         "heldout.E012"]
     # Not part of the checks every command runs: migrate must not need an engine.

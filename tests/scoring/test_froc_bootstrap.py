@@ -1,6 +1,6 @@
-"""stats.detection: FROC from matched evidence equals the documented reference
-(`stats.metrics.froc_sensitivity`) on all films and, exactly, on every paired bootstrap
-resample of films."""
+"""heldout_kernel.stats.detection: FROC from matched evidence equals the documented reference
+(`heldout_kernel.stats.metrics.froc_sensitivity`) on all films and, exactly, on every paired
+bootstrap resample of films."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from stats.detection import (
+from heldout_kernel.stats.detection import (
     Evidence,
     froc,
     froc_curve,
@@ -19,8 +19,8 @@ from stats.detection import (
     froc_resampled_entries,
     match,
 )
-from stats.metrics import FROC_FP_RATES, Detection, Lesion, froc_sensitivity
-from stats.ranking import bootstrap_indices, resample_values
+from heldout_kernel.stats.metrics import FROC_FP_RATES, Detection, Lesion, froc_sensitivity
+from heldout_kernel.stats.ranking import bootstrap_indices, resample_values
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.text import storable_text
-from scoring.backends.base import RunResult
-from scoring.judge import judge
+from heldout_kernel.judge import judge
+from heldout_kernel.sandbox.base import RunResult
 
 IDS = ("f0", "f1", "f2")
 SIZES = {film: (100, 100) for film in IDS}

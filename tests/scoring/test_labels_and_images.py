@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from core.storage import private_path
-from scoring import images
+from heldout_kernel import runtime_image as images
 from scoring.labels import load_labels
 from tests.factories import EvaluationSetFactory
 

@@ -1,4 +1,4 @@
-"""stats.metrics agrees with scikit-learn on real and tied data, and is NaN-safe."""
+"""heldout_kernel.stats.metrics agrees with scikit-learn on real and tied data, and is NaN-safe."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stats.metrics import (
+from heldout_kernel.stats.metrics import (
     DETECTION_METRICS,
     ECE_BIN_EDGES,
     METRICS,

@@ -1,4 +1,5 @@
-"""stats.ranking: paired bootstrap, Bayes factors and ranks, checked against a plain loop."""
+"""heldout_kernel.stats.ranking: paired bootstrap, Bayes factors and ranks, checked against a plain
+loop."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stats.metrics import METRICS
-from stats.ranking import (
+from heldout_kernel.stats.metrics import METRICS
+from heldout_kernel.stats.ranking import (
     Board,
     EntryScores,
     Interval,

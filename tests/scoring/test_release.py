@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from stats.metrics import auroc
-from stats.ranking import bootstrap_indices, metric_on_resamples
-from stats.release import (
+from heldout_kernel.stats.metrics import auroc
+from heldout_kernel.stats.ranking import bootstrap_indices, metric_on_resamples
+from heldout_kernel.stats.release import (
     Policy,
     Shown,
     release_boot_ladder_boot,

@@ -1,6 +1,6 @@
-"""Combining data stations (scoring.aggregates): metrics that pool exactly equal the metric on
-all sites' cases together, on all cases and on every stratified resample; AUROC is the
-positives x negatives weighted mean of the sites' AUROCs; small cells stay suppressed."""
+"""Combining data stations (heldout_kernel.aggregates): metrics that pool exactly equal the metric
+on all sites' cases together, on all cases and on every stratified resample; AUROC is the positives
+x negatives weighted mean of the sites' AUROCs; small cells stay suppressed."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, recall_score
 
-from scoring import aggregates
-from scoring.cases import LabelTable
-from scoring.scores import Cases
-from stats.metrics import auroc
-from stats.ranking import bootstrap_indices
+from heldout_kernel import aggregates
+from heldout_kernel.cases import LabelTable
+from heldout_kernel.scores import Cases
+from heldout_kernel.stats.metrics import auroc
+from heldout_kernel.stats.ranking import bootstrap_indices
 
 NAMES = ["auroc", "f1", "sensitivity", "specificity", "accuracy", "brier", "log_loss", "auprc"]
 B, SEED = 40, 7

@@ -22,15 +22,16 @@ from challenges.models import Station, StationDataset
 from challenges.services import team_create
 from challenges.stations import station_add, token_hash
 from core.models import AuditEvent
+from heldout_kernel import aggregates
+from heldout_kernel.cases import read_labels
+from heldout_kernel.scores import Cases
+from heldout_kernel.stats.curves import roc_curve
 from leaderboards.compute import recompute
 from leaderboards.models import LeaderboardSnapshot
-from scoring import aggregates, station_jobs
-from scoring.cases import read_labels
+from scoring import station_jobs
 from scoring.models import Result, StationJob
 from scoring.pipeline import claim
-from scoring.scores import Cases
 from scoring.services import sweep_stuck_runs
-from stats.curves import roc_curve
 from submissions.services import submission_create
 from submissions.uploads import stage_existing
 from tests.bundles import write_station_bundle, write_station_data

@@ -7,16 +7,16 @@ import subprocess
 
 import pytest
 
-from station import cli
+from heldout_station import cli
 from tests.station.conftest import PYTHON, REPO, SCRIPT, TOKEN, clean_env
 
 IMPORTS = """
 import json, sys
-import station.cli
+import heldout_station.cli
 print(json.dumps({"django": sorted(m for m in sys.modules
                                    if m == "django" or m.startswith("django.")),
-                  "loaded": [m for m in ("station.runner", "scoring.backends.docker",
-                                         "scoring.aggregates", "submissions.validation")
+                  "loaded": [m for m in ("heldout_station.runner", "heldout_kernel.sandbox.docker",
+                                         "heldout_kernel.aggregates", "heldout_kernel.validation")
                              if m in sys.modules]}))
 """
 
@@ -26,7 +26,7 @@ def test_it_imports_no_django():
                           capture_output=True, text=True, timeout=60, check=True)
     modules = json.loads(proc.stdout)
     assert modules["django"] == []
-    assert len(modules["loaded"]) == 4, "station.cli loads the whole station"
+    assert len(modules["loaded"]) == 4, "heldout_station.cli loads the whole station"
 
 
 def test_its_console_script_prints_help():

@@ -7,10 +7,10 @@ from unittest import mock
 
 import pytest
 
-from scoring.backends.base import Backend
-from station import client
-from station.client import Platform, Unauthorized
-from station.runner import Options, Station
+from heldout_kernel.sandbox.base import Backend
+from heldout_station import client
+from heldout_station.client import Platform, Unauthorized
+from heldout_station.runner import Options, Station
 from tests.station.conftest import TOKEN, bundle
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from station.datasets import FileHasher, discover, fingerprint, unreadable_inputs
+from heldout_station.datasets import FileHasher, discover, fingerprint, unreadable_inputs
 
 
 def _expected_sha(root) -> str:

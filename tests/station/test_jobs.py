@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from scoring.aggregates import from_json
-from scoring.backends.docker import DockerBackend
-from station import cli
-from station.client import Platform
-from station.runner import Options, Station, site_seed
-from stats.ranking import bootstrap_indices, resample_weights
+from heldout_kernel.aggregates import from_json
+from heldout_kernel.sandbox.docker import DockerBackend
+from heldout_kernel.stats.ranking import bootstrap_indices, resample_weights
+from heldout_station import cli
+from heldout_station.client import Platform
+from heldout_station.runner import Options, Station, site_seed
 from tests.station.conftest import (
     AGE_MODEL,
     CHALLENGE,

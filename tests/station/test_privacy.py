@@ -14,10 +14,10 @@ from unittest import mock
 
 import pytest
 
-from scoring.backends.base import Backend
-from station import cli, runner
-from station.client import Platform
-from station.runner import Job, Options, StateError, Station, load_secret, site_seed
+from heldout_kernel.sandbox.base import Backend
+from heldout_station import cli, runner
+from heldout_station.client import Platform
+from heldout_station.runner import Job, Options, StateError, Station, load_secret, site_seed
 from tests.station.conftest import CHALLENGE, PHASE_SEED, TOKEN, failure_body
 
 

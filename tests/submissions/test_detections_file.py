@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from heldout_kernel.validation import MAX_PER_FILM, read_detections
 from submissions.exceptions import InvalidPredictions
-from submissions.validation import MAX_PER_FILM, read_detections
 
 IDS = ("a", "b", "c")
 SIZES = {"a": (100, 80), "b": (100, 80), "c": (100, 80)}

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from challenges.exceptions import TermsNotAccepted
 from challenges.models import Phase
 from challenges.services import team_create, team_leave
+from heldout_kernel.validation import UploadLimits, check_image_archive
 from submissions.exceptions import (
     InvalidUpload,
     NotAMember,
@@ -29,7 +30,6 @@ from submissions.exceptions import (
 from submissions.models import Submission, UploadSession
 from submissions.services import submission_create, upload_session_start
 from submissions.uploads import stage_chunks
-from submissions.validation import UploadLimits, check_image_archive
 from tests.factories import PhaseFactory, accept_terms
 
 pytestmark = pytest.mark.django_db

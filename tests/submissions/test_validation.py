@@ -18,9 +18,8 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from submissions import validation
-from submissions.exceptions import InvalidPredictions, InvalidUpload
-from submissions.validation import (
+from heldout_kernel import validation
+from heldout_kernel.validation import (
     UploadLimits,
     check_bundle,
     check_image_archive,
@@ -29,7 +28,8 @@ from submissions.validation import (
     extract_bundle,
     read_predictions,
 )
-from submissions.validation import predictions as predictions_module
+from heldout_kernel.validation import predictions as predictions_module
+from submissions.exceptions import InvalidPredictions, InvalidUpload
 
 IDS = ("a1", "a2", "a3", "a4")
 
@@ -652,7 +652,7 @@ def test_it_counts_real_bytes_when_declared_sizes_were_trusted(tmp_path: Path) -
     dest.mkdir()
 
     # Simulates declared sizes that fooled the up-front checks: only the byte counter is left.
-    with (mock.patch("submissions.validation.bundle._check_totals", autospec=True,
+    with (mock.patch("heldout_kernel.validation.bundle._check_totals", autospec=True,
                      return_value=None) as totals,
           pytest.raises(InvalidUpload) as caught):
         extract_bundle(path, dest, limits=UploadLimits(max_bundle_uncompressed=1_000_000))

@@ -53,7 +53,7 @@ def build_image(train_dir: Path, out_tar: Path, *, compress: bool | None = None)
 
     Gzipped when `compress` is True, or when None and the name ends in .gz. Returns out_tar.
     """
-    from scoring.images import ensure_runtime_image
+    from heldout_kernel.runtime_image import ensure_runtime_image
 
     base = ensure_runtime_image()
     with tempfile.TemporaryDirectory(prefix="heldout-mammography-") as tmp:

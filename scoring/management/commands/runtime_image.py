@@ -13,8 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring import images
-from scoring.backends.base import BackendError
+from heldout_kernel import runtime_image as images
+from heldout_kernel.sandbox.base import BackendError
 
 
 class Command(BaseCommand):

@@ -51,8 +51,8 @@ from docker.client import DockerClient
 from docker.models.containers import _create_container_args
 from docker.types import LogConfig, Mount, Ulimit
 
-from scoring.backends.base import Backend, BackendError, InvalidImage, RunResult, RunSpec
-from scoring.images import runtime_image_tag
+from heldout_kernel.runtime_image import runtime_image_tag
+from heldout_kernel.sandbox.base import Backend, BackendError, InvalidImage, RunResult, RunSpec
 
 logger = logging.getLogger(__name__)
 
@@ -153,9 +153,9 @@ class DockerBackend(Backend):
     `client_factory` returns a docker SDK client, made per call and closed afterwards; by
     default the process's shared client is used (and kept open). `keeper_image` holds the
     /output volume mounted; it defaults to the runtime image of the current recipe
-    (`scoring.images.runtime_image_tag()`), which must exist
-    (`scoring.images.ensure_runtime_image()` at worker start). `runtime` is `auto`, `runsc`
-    or `runc` (see the module docstring); by default the environment variable
+    (`heldout_kernel.runtime_image.runtime_image_tag()`), which must exist
+    (`heldout_kernel.runtime_image.ensure_runtime_image()` at worker start). `runtime` is `auto`,
+    `runsc` or `runc` (see the module docstring); by default the environment variable
     HELDOUT_SANDBOX_RUNTIME, else `auto`. Raises ValueError for any other value.
     """
 

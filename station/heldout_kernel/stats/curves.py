@@ -1,7 +1,7 @@
 """ROC curves of hidden data, coarsened with the same small-cell rule as subgroup scores.
 
 Pure numpy, no Django: the platform draws these on its pages (`leaderboards.charts`) and a
-data station draws them next to its data before sending them (`station.runner`), with this
+data station draws them next to its data before sending them (`heldout_station.runner`), with this
 one rule.
 
 A full-resolution ROC curve on the public cases would tell a team that knows its own per-case

@@ -5,7 +5,7 @@ Pure numpy, no ORM. `match` turns one entry's detections on one evaluation set i
 for several entries at once) and `froc_curve` read only that, so evidence can be computed
 once where the detections live and stored (`to_bytes`).
 
-Rule (the one `stats.metrics.froc_sensitivity` documents, and equal to it):
+Rule (the one `heldout_kernel.stats.metrics.froc_sensitivity` documents, and equal to it):
 - A detection *hits* a lesion on the same film when its distance to the lesion centre is at
   most the radius. One detection may hit several overlapping lesions.
 - A lesion counts once, with the score of its highest-scoring hit (-inf when never hit); a
@@ -16,11 +16,11 @@ Rule (the one `stats.metrics.froc_sensitivity` documents, and equal to it):
 - Sensitivity at rate f is the highest over thresholds whose rate is <= f; FROC is the mean
   over `FROC_FP_RATES`. No lesions: nan.
 
-Bootstrap: a *case* is a film. Resamples are those of `stats.ranking.bootstrap_indices` for
-(n_films, n_resamples, seed), so every entry is scored on the same draws as every other
-metric of the phase. A film drawn k times brings k copies of its lesions and false positives:
-evaluated as integer multiplicity weights, so each value equals `froc` of the explicitly
-resampled films exactly.
+Bootstrap: a *case* is a film. Resamples are those of
+`heldout_kernel.stats.ranking.bootstrap_indices` for (n_films, n_resamples, seed), so every entry is
+scored on the same draws as every other metric of the phase. A film drawn k times brings k copies of
+its lesions and false positives: evaluated as integer multiplicity weights, so each value equals
+`froc` of the explicitly resampled films exactly.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stats.metrics import FROC_FP_RATES
-from stats.ranking import CHUNK_ELEMENTS, bootstrap_indices, resample_weights
+from heldout_kernel.stats.metrics import FROC_FP_RATES
+from heldout_kernel.stats.ranking import CHUNK_ELEMENTS, bootstrap_indices, resample_weights
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from stats.metrics import (
+from heldout_kernel.stats.metrics import (
     ECE_BIN_EDGES,
     ece_bins,
     get_metric,

@@ -15,16 +15,16 @@ are its interface (tests patch private helpers where they live, e.g. ``bundle._c
 
 from __future__ import annotations
 
-from submissions.validation.bundle import check_bundle, extract_bundle
-from submissions.validation.detections import MAX_PER_FILM, Detections, read_detections
-from submissions.validation.image import check_image_archive, check_image_header
-from submissions.validation.kind import detect_kind
-from submissions.validation.predictions import (
+from heldout_kernel.validation.bundle import check_bundle, extract_bundle
+from heldout_kernel.validation.detections import MAX_PER_FILM, Detections, read_detections
+from heldout_kernel.validation.image import check_image_archive, check_image_header
+from heldout_kernel.validation.kind import detect_kind
+from heldout_kernel.validation.predictions import (
     Predictions,
     check_predictions_upload,
     read_predictions,
 )
-from submissions.validation.shared import MAX_LISTED, UploadLimits
+from heldout_kernel.validation.shared import MAX_LISTED, UploadLimits
 
 __all__ = [
     "MAX_LISTED",

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from submissions.exceptions import InvalidUpload
-from submissions.validation.shared import (
+from heldout_kernel.errors import InvalidUpload
+from heldout_kernel.validation.shared import (
     DEFAULT_LIMITS,
     UploadLimits,
     _path_issue,

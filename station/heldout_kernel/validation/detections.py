@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from challenges.lesions import finite_number
-from submissions.exceptions import InvalidPredictions
-from submissions.validation.predictions import _open_csv
-from submissions.validation.shared import DEFAULT_LIMITS, UploadLimits, _Problems, _quote
+from heldout_kernel.errors import InvalidPredictions
+from heldout_kernel.lesions import finite_number
+from heldout_kernel.validation.predictions import _open_csv
+from heldout_kernel.validation.shared import DEFAULT_LIMITS, UploadLimits, _Problems, _quote
 
 MAX_PER_FILM = 100
 HEADER = ("id", "x", "y", "score")

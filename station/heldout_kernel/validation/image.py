@@ -19,8 +19,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from submissions.exceptions import InvalidUpload
-from submissions.validation.shared import (
+from heldout_kernel.errors import InvalidUpload
+from heldout_kernel.validation.shared import (
     DEFAULT_LIMITS,
     UploadLimits,
     _listing,

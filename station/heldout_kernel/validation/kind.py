@@ -13,7 +13,7 @@ import gzip
 import zlib
 from pathlib import Path
 
-from submissions.exceptions import InvalidUpload
+from heldout_kernel.errors import InvalidUpload
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 

@@ -25,8 +25,8 @@ from typing import IO, NoReturn, Protocol
 
 import numpy as np
 
-from submissions.exceptions import InvalidPredictions, InvalidUpload, SubmissionError
-from submissions.validation.shared import (
+from heldout_kernel.errors import DomainError, InvalidPredictions, InvalidUpload
+from heldout_kernel.validation.shared import (
     DEFAULT_LIMITS,
     MAX_LISTED,
     UploadLimits,
@@ -77,7 +77,7 @@ class _Table:
 
 
 @contextmanager
-def _open_csv(path: Path, limit: int, error: type[SubmissionError],
+def _open_csv(path: Path, limit: int, error: type[DomainError],
               what: str = "predictions file") -> Iterator[IO[str]]:
     # O_NOFOLLOW and the S_ISREG check stop a container from pointing predictions.csv at a
     # host file (whose content would be echoed in messages) or at a FIFO (which would block).
@@ -102,7 +102,7 @@ def _open_csv(path: Path, limit: int, error: type[SubmissionError],
         raw.close()
 
 
-def _header_width(header: list[str] | None, error: type[SubmissionError]) -> int:
+def _header_width(header: list[str] | None, error: type[DomainError]) -> int:
     if header is None:
         raise error("The predictions file is empty.")
     names = tuple(name.strip() for name in header)
@@ -168,7 +168,7 @@ class _Reader(Protocol):
 
 
 def _collect_rows(reader: _Reader, width: int, max_rows: int,
-                  error: type[SubmissionError]) -> _Table:
+                  error: type[DomainError]) -> _Table:
     table = _Table(labels=array("b") if width == 3 else None)
     problems = _Problems()
     for row in reader:
@@ -192,7 +192,7 @@ def _collect_rows(reader: _Reader, width: int, max_rows: int,
     return table
 
 
-def _read_table(path: Path, limits: UploadLimits, error: type[SubmissionError]) -> _Table:
+def _read_table(path: Path, limits: UploadLimits, error: type[DomainError]) -> _Table:
     """The file's rows: at C speed when every row is valid (`_valid_table`), otherwise row
     by row, naming each problem."""
     with _open_csv(path, limits.max_predictions_bytes, error) as text:
@@ -252,7 +252,7 @@ def _valid_columns(text: IO[str], max_rows: int) -> list[tuple[str, ...]] | None
     return list(zip(*rows[1:], strict=True))
 
 
-def _checked_table(path: Path, limits: UploadLimits, error: type[SubmissionError]) -> _Table:
+def _checked_table(path: Path, limits: UploadLimits, error: type[DomainError]) -> _Table:
     with _open_csv(path, limits.max_predictions_bytes, error) as text:
         reader = csv.reader(text, strict=True)
         try:

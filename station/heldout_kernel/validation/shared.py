@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from submissions.exceptions import InvalidUpload, SubmissionError
+from heldout_kernel.errors import DomainError, InvalidUpload
 
 MAX_LISTED = 5
 _ECHO_CHARS = 60  # participant text quoted back in messages is cut to keep them readable
@@ -86,7 +86,7 @@ class _Problems:
         return text
 
 
-def _check_size(size: int, limit: int, what: str, error: type[SubmissionError]) -> None:
+def _check_size(size: int, limit: int, what: str, error: type[DomainError]) -> None:
     if size == 0:
         raise error(f"The {what} is empty.")
     if size > limit:
