@@ -8,8 +8,8 @@ import re
 
 from tests.conftest import REPO
 
-# The README to be: docs/README.new.md until it replaces README.md (then: "README.md").
-README = "docs/README.new.md"
+# The README.
+README = "README.md"
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 

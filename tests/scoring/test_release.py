@@ -2,7 +2,7 @@
 its AUROC on the hidden set submits one case at 0.9 and every other at 0.5, and reads that
 case's label from whether the shown score went up or down. Each policy is run through the
 attack on 100 real hidden cases (30-day readmission labels from the Diabetes 130-US data);
-the counts are the README's table."""
+the counts are the table on docs/data-protection.md."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def labels_recovered_on_the_board(policy: Policy, y: np.ndarray) -> int:
 def test_the_board_entry_and_its_interval_reveal_no_more_under_the_ladders(
     hidden_labels, policy, at_most, at_least
 ) -> None:
-    """The README's table, second column: the probe read off the whole board row (entry
+    """The data-protection page's table, second column: the probe read off the whole board row (entry
     choice and interval counted), not only the shown score."""
     recovered = labels_recovered_on_the_board(policy, hidden_labels)
     print(f"board: {policy.name} (decimals={policy.decimals}, eta={policy.eta}): "
