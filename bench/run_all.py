@@ -15,7 +15,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 BENCHES = ["bench_metrics.py", "bench_bootstrap.py", "bench_froc.py", "bench_feedback.py",
-           "bench_leaderboard.py", "bench_upload_memory.py", "bench_sandbox.py"]
+           "bench_leaderboard.py", "bench_upload_memory.py", "bench_sandbox.py",
+           "bench_omop.py"]
 
 
 def run(script: str) -> list[list[str]]:

@@ -94,7 +94,7 @@ def _rows(path: Path) -> Iterator[list[str]]:
 def _parses(value: str, kind: str) -> bool:
     try:
         if kind in ("integer", "bigint"):
-            return float(value).is_integer()
+            return value.lstrip("-").isdigit() or float(value).is_integer()
         if kind == "float":
             return math.isfinite(float(value))
         if kind == "date":
@@ -124,32 +124,47 @@ def _type_problem(value: str, column: cdm.Field) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Column:
+    position: int
+    spec: cdm.Field
+    where: str
+    is_person: bool  # a person_id to look up in `person`
+
+
 @dataclass
 class _TableCheck:
-    table: cdm.Table
-    header: list[str]
+    """One table's rows checked cell by cell, with each column's spec looked up once."""
+
+    columns: list[_Column]
     problems: Problems
     persons: set[str] | None
     keys: set[str] = field(default_factory=set)
 
+    @classmethod
+    def of(cls, table: cdm.Table, header: list[str], problems: Problems,
+           persons: set[str] | None) -> _TableCheck:
+        columns = [_Column(position, column, f"{table.name}.{name}",
+                           name == "person_id" and table.name != "person")
+                   for position, name in enumerate(header)
+                   if (column := table.field(name)) is not None]
+        return cls(columns, problems, persons)
+
     def row(self, values: list[str]) -> None:
-        for position, name in enumerate(self.header):
-            column = self.table.field(name)
-            if column is None:
-                continue  # a column of the organiser's own: kept, not checked
-            value = values[position].strip() if position < len(values) else ""
-            where = f"{self.table.name}.{name}"
+        width = len(values)
+        for column in self.columns:
+            value = values[column.position].strip() if column.position < width else ""
             if not value:
-                if column.required:
-                    self.problems.add(where, "{n} empty value{s} in a required column")
+                if column.spec.required:
+                    self.problems.add(column.where, "{n} empty value{s} in a required column")
                 continue
-            if (problem := _type_problem(value, column)) is not None:
-                self.problems.add(where, problem, value)
-            elif column.primary_key:
-                self._key(where, value)
-            if name == "person_id" and self.persons is not None and (
-                    self.table.name != "person" and value not in self.persons):
-                self.problems.add(where, "{n} row{s} naming a person not in person", value)
+            if (problem := _type_problem(value, column.spec)) is not None:
+                self.problems.add(column.where, problem, value)
+            elif column.spec.primary_key:
+                self._key(column.where, value)
+            if column.is_person and self.persons is not None and value not in self.persons:
+                self.problems.add(column.where, "{n} row{s} naming a person not in person",
+                                  value)
 
     def _key(self, where: str, value: str) -> None:
         if value in self.keys:
@@ -165,7 +180,7 @@ def _check_table(name: str, path: Path, problems: Problems, persons: set[str] | 
     missing = [c for c in table.required if c not in header]
     for column in missing:
         problems.add(f"{name}.{column}", "required column missing")
-    check = _TableCheck(table, header, problems, persons)
+    check = _TableCheck.of(table, header, problems, persons)
     count = 0
     for values in rows:
         if values:
